@@ -1,0 +1,38 @@
+import Crypto
+
+/// The client identifier of contract §4: it names Kafka consumer groups, MQTT shared
+/// subscriptions, RabbitMQ and Solace queues.
+public enum ClientIdentifier {
+    /// Header and query parameter names a client may send its identifier with.
+    public static let headerNames = ["X-Sluice-Client-Identifier", "X-Gravitee-Client-Identifier"]
+
+    /// Identifiers longer than this are refused (they end up in broker resource names).
+    public static let maximumLength = 200
+
+    /// The identifier computed for a caller without a subscription: the SHA-256 (hex) of its
+    /// remote address (the IP address, without the port, so that reconnects keep it).
+    public static func computed(remoteAddress: String?) -> String {
+        let digest = SHA256.hash(data: Array((remoteAddress ?? "unknown").utf8))
+        return digest.map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+
+    /// The effective identifier: `<sent>-<computed>`, unless the sent value already ends with the
+    /// computed one (a client echoing back what it was given).
+    public static func effective(sent: String?, computed: String) -> String {
+        guard let sent, !sent.isEmpty else { return computed }
+        if sent.hasSuffix(computed) { return sent }
+        return "\(sent)-\(computed)"
+    }
+
+    /// Whether a client-sent identifier is acceptable: printable ASCII without separators that
+    /// brokers treat specially, and not too long.
+    public static func isAcceptable(_ sent: String) -> Bool {
+        sent.utf8.count <= maximumLength
+            && sent.unicodeScalars.allSatisfy { scalar in
+                scalar.isASCII && scalar.value > 0x20 && scalar.value < 0x7F && !"/+#*>$;,".unicodeScalars.contains(scalar)
+            }
+    }
+}

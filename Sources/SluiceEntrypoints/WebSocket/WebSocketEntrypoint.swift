@@ -1,0 +1,109 @@
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import SluiceCore
+
+/// WebSocket (contract §3): text and binary frames in become messages (each acknowledged by the
+/// endpoint before the next is read), consumed messages go out as binary frames.
+public enum WebSocketEntrypoint {
+    /// Close code for "try again later": the gateway or the API is stopping.
+    public static let tryAgainLater = WebSocketErrorCode(codeNumber: 1013)
+
+    enum Outcome: Sendable {
+        case clientClosed
+        case subscriptionEnded
+        case stopped(StopSignal.Reason)
+        case cancelled
+    }
+
+    /// Runs one WebSocket session until the client leaves, the stream ends or the API stops.
+    /// Errors of the client's own frames (too large, malformed) are rethrown so that the WebSocket
+    /// layer closes with the matching code (1009, 1002, ...).
+    public static func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: EntrypointContext) async throws {
+        let configuration = WebSocketConfiguration(context.settings.configuration)
+        let qos = context.settings.qos
+        let maxMessageSize = context.limits.maxWebSocketMessageSize
+        let endpoint = context.endpoint
+        let logger = context.logger
+        let request = context.subscribeRequest(resumeAfter: nil)
+        let stop = context.stop
+        do {
+            try await withThrowingTaskGroup(of: Outcome.self) { group in
+                group.addTask {
+                    var messages = inbound.messages(maxSize: maxMessageSize).makeAsyncIterator()
+                    while true {
+                        let next: WebSocketMessage?
+                        do {
+                            next = try await messages.next()
+                        } catch {
+                            throw InboundFailure(error: error)
+                        }
+                        guard let message = next else { break }
+                        guard configuration.publisherEnabled else {
+                            throw WebSocketRefusal(code: .unacceptableData, reason: "Publishing is not enabled on this entrypoint")
+                        }
+                        let content: ByteBuffer
+                        switch message {
+                        case .text(let text): content = ByteBuffer(string: text)
+                        case .binary(let buffer): content = buffer
+                        }
+                        try await endpoint.publish(Message(content: content))
+                    }
+                    return .clientClosed
+                }
+                if configuration.subscriberEnabled {
+                    group.addTask {
+                        let subscription = try await endpoint.subscribe(request)
+                        for try await message in subscription {
+                            try await deliver(message, qos: qos) {
+                                try await outbound.write(.binary(message.content))
+                            }
+                        }
+                        return .subscriptionEnded
+                    }
+                }
+                group.addTask {
+                    if let reason = await stop.wait() { return .stopped(reason) }
+                    return .cancelled
+                }
+                while let outcome = try await group.next() {
+                    switch outcome {
+                    case .subscriptionEnded where configuration.publisherEnabled:
+                        continue  // the client may still publish
+                    case .subscriptionEnded:
+                        group.cancelAll()
+                        try? await outbound.close(.normalClosure, reason: "The stream has ended")
+                    case .stopped(let reason):
+                        group.cancelAll()
+                        try? await outbound.close(
+                            tryAgainLater, reason: reason == .shutdown ? "The gateway is stopping" : "The API was redeployed or undeployed")
+                    case .clientClosed, .cancelled:
+                        group.cancelAll()
+                    }
+                    return
+                }
+            }
+        } catch let failure as InboundFailure {
+            throw failure.error
+        } catch let refusal as WebSocketRefusal {
+            try? await outbound.close(refusal.code, reason: refusal.reason)
+        } catch is CancellationError {
+            return
+        } catch {
+            let failure = GatewayError.from(error)
+            logger.warning("WebSocket session failed", metadata: ["error": "\(failure)"])
+            try? await outbound.close(.unexpectedServerError, reason: String(failure.message.utf8.prefix(120)) ?? "Error")
+        }
+    }
+
+    /// The client's frames could not be read.
+    struct InboundFailure: Error {
+        let error: any Error
+    }
+
+    struct WebSocketRefusal: Error {
+        let code: WebSocketErrorCode
+        let reason: String
+    }
+}

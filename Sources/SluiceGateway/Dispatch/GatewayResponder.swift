@@ -1,0 +1,115 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import SluiceCore
+import SluiceEntrypoints
+
+/// The request context of the gateway: Hummingbird's core context plus the caller's address,
+/// which the client identifier is computed from.
+public struct GatewayRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
+
+/// Answers every HTTP request of the gateway: dispatch to an API and an entrypoint, the common
+/// checks, then the entrypoint's handler. Errors become the contract's responses here.
+public struct GatewayResponder: HTTPResponder {
+    public typealias Context = GatewayRequestContext
+    let dispatcher: Dispatcher
+
+    public init(registry: ApiRegistry, limits: EntrypointLimits, logger: Logger) {
+        dispatcher = Dispatcher(registry: registry, limits: limits, logger: logger)
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        let requestId = UUID().uuidString.lowercased()
+        let transactionId =
+            request.headers[GatewayHeaders.transactionId] ?? request.headers[GatewayHeaders.graviteeTransactionId] ?? requestId
+        var response: Response
+        var clientIdentifier: String?
+        do {
+            (response, clientIdentifier) = try await dispatch(request, context: context, requestId: requestId)
+        } catch {
+            let failure = GatewayError.from(error)
+            if failure.code != .notFound {
+                dispatcher.logger.debug(
+                    "Request refused", metadata: ["request": "\(requestId)", "path": "\(request.uri.path)", "error": "\(failure)"])
+            }
+            response = Self.errorResponse(failure, acceptHeader: request.headers[values: .accept])
+        }
+        response.headers[GatewayHeaders.requestId] = requestId
+        response.headers[GatewayHeaders.transactionId] = transactionId
+        if let clientIdentifier { response.headers[GatewayHeaders.clientIdentifier] = clientIdentifier }
+        return response
+    }
+
+    private func dispatch(_ request: Request, context: Context, requestId: String) async throws -> (Response, String?) {
+        let api = try dispatcher.api(host: request.head.authority ?? request.headers[HTTPField.Name("Host")!], path: request.uri.path)
+        let kind = Dispatcher.kind(method: request.method, headers: request.headers)
+        guard let target = dispatcher.entrypoint(of: api, for: kind) else { throw GatewayError.noContextPath }
+        try dispatcher.checkQoS(target)
+        let clientIdentifier = try dispatcher.clientIdentifier(
+            headers: request.headers, query: request.uri.queryDictionary, remoteAddress: context.remoteAddress)
+        if kind == .webSocketUpgrade, target.entrypoint.type == "websocket" {
+            // The upgrade was declined although every check passes: the API is going away.
+            throw GatewayError(.stopping, "The API is being redeployed; try again")
+        }
+        let entrypointContext = dispatcher.context(for: target, clientIdentifier: clientIdentifier, requestId: requestId)
+        api.started()
+        let response: Response
+        do {
+            switch target.entrypoint.type {
+            case "http-get": response = try await HTTPGetEntrypoint.handle(request, context: entrypointContext)
+            case "http-post": response = try await HTTPPostEntrypoint.handle(request, context: entrypointContext)
+            case "sse": response = try await SSEEntrypoint.handle(request, context: entrypointContext)
+            default: throw GatewayError.noContextPath
+            }
+        } catch {
+            api.finished()
+            throw error
+        }
+        return (Self.tracking(response, api: api), target.descriptor.modes(target.entrypoint.configuration).contains(.subscribe) ? clientIdentifier : nil)
+    }
+
+    /// Keeps the API's in-flight count until the response body has been written.
+    static func tracking(_ response: Response, api: DeployedApi) -> Response {
+        var response = response
+        let body = response.body
+        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+            defer { api.finished() }
+            try await body.write(writer)
+        }
+        return response
+    }
+
+    /// The contract's error response: JSON `{message, http_status_code}` for clients that accept
+    /// JSON, text otherwise; the 404 is always text.
+    static func errorResponse(_ error: GatewayError, acceptHeader: [String]) -> Response {
+        let status = HTTPStatusMapping.status(for: error.code)
+        let wantsJSON =
+            error.code != .notFound && error.code != .unsupportedAccept
+            && (acceptHeader.isEmpty || acceptHeader.contains { value in
+                let lower = value.lowercased()
+                return lower.contains("json") || lower.contains("*/*") || lower.contains("application/*")
+            })
+        var headers: HTTPFields = [:]
+        let body: ByteBuffer
+        if wantsJSON {
+            var object: JSONObject = ["message": .string(error.message), "http_status_code": .integer(status)]
+            if let detail = error.detail { object["detail"] = .string(detail) }
+            headers[.contentType] = "application/json"
+            body = ByteBuffer(string: JSONWriter.string(.object(object)))
+        } else {
+            headers[.contentType] = "text/plain; charset=utf-8"
+            body = ByteBuffer(string: error.detail.map { "\(error.message) (\($0))" } ?? error.message)
+        }
+        return Response(status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: body))
+    }
+}

@@ -1,0 +1,99 @@
+import Configuration
+import Logging
+import SluiceEntrypoints
+
+/// The gateway's own settings. They come, highest first, from command-line flags, `SLUICE_*`
+/// environment variables (`SLUICE_HTTP_PORT` for `http.port`), a settings file (JSON or YAML),
+/// and these defaults.
+public struct GatewaySettings: Sendable, Equatable {
+    public var host = "127.0.0.1"
+    public var port = 8082
+    /// PEM files for TLS on the gateway listener; both or neither.
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    public var maxBodySize = 1 << 20
+    public var webSocketMaxFrameSize = 65_536
+    public var webSocketMaxMessageSize = 262_144
+    /// A definition file or a directory of them.
+    public var configPath: String?
+    public var watchInterval: Duration = .seconds(1)
+    /// How long open streams get to end at undeploy or shutdown.
+    public var drainTimeout: Duration = .seconds(10)
+    public var logLevel: Logger.Level = .info
+    public var logFormat: LogFormat = .text
+
+    public enum LogFormat: String, Sendable, CaseIterable {
+        case text
+        case json
+    }
+
+    public init() {}
+
+    /// The settings keys, as they appear in a settings file (dotted) and in the environment
+    /// (`SLUICE_` + upper case with `_`).
+    public static let keys = [
+        "http.host", "http.port", "http.maxBodySize", "http.tls.certificate", "http.tls.key", "websocket.maxFrameSize",
+        "websocket.maxMessageSize", "config.path", "config.watchIntervalMs", "shutdown.drainTimeoutSeconds", "log.level",
+        "log.format",
+    ]
+
+    /// Reads the settings from a configuration reader; every bad value is reported at once.
+    public init(config: ConfigReader) throws(SettingsError) {
+        var problems: [String] = []
+        func integer(_ key: String, _ current: Int, minimum: Int, maximum: Int = Int.max) -> Int {
+            guard let raw = config.string(forKey: ConfigKey(key)) else {
+                if let value = config.int(forKey: ConfigKey(key)) { return check(key, value, minimum, maximum) }
+                return current
+            }
+            guard let value = Int(raw) else {
+                problems.append("\(key): must be an integer, not '\(raw)'")
+                return current
+            }
+            return check(key, value, minimum, maximum)
+        }
+        func check(_ key: String, _ value: Int, _ minimum: Int, _ maximum: Int) -> Int {
+            guard value >= minimum, value <= maximum else {
+                problems.append("\(key): must be between \(minimum) and \(maximum), not \(value)")
+                return value
+            }
+            return value
+        }
+        host = config.string(forKey: "http.host", default: host)
+        port = integer("http.port", port, minimum: 0, maximum: 65_535)
+        tlsCertificatePath = config.string(forKey: "http.tls.certificate")
+        tlsKeyPath = config.string(forKey: "http.tls.key")
+        if (tlsCertificatePath == nil) != (tlsKeyPath == nil) {
+            problems.append("http.tls: give both a certificate and a key, or neither")
+        }
+        maxBodySize = integer("http.maxBodySize", maxBodySize, minimum: 1)
+        webSocketMaxFrameSize = integer("websocket.maxFrameSize", webSocketMaxFrameSize, minimum: 125, maximum: 1 << 24)
+        webSocketMaxMessageSize = integer("websocket.maxMessageSize", webSocketMaxMessageSize, minimum: 125, maximum: 1 << 30)
+        configPath = config.string(forKey: "config.path")
+        watchInterval = .milliseconds(integer("config.watchIntervalMs", 1000, minimum: 100, maximum: 60_000))
+        drainTimeout = .seconds(integer("shutdown.drainTimeoutSeconds", 10, minimum: 0, maximum: 600))
+        if let level = config.string(forKey: "log.level") {
+            if let parsed = Logger.Level(rawValue: level.lowercased()) {
+                logLevel = parsed
+            } else {
+                problems.append("log.level: must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        if let format = config.string(forKey: "log.format") {
+            if let parsed = LogFormat(rawValue: format.lowercased()) {
+                logFormat = parsed
+            } else {
+                problems.append("log.format: must be text or json")
+            }
+        }
+        guard problems.isEmpty else { throw SettingsError(problems: problems) }
+    }
+
+    public var limits: EntrypointLimits {
+        EntrypointLimits(maxBodySize: maxBodySize, maxWebSocketMessageSize: webSocketMaxMessageSize)
+    }
+}
+
+public struct SettingsError: Error, CustomStringConvertible {
+    public let problems: [String]
+    public var description: String { "invalid settings: " + problems.joined(separator: "; ") }
+}
