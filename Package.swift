@@ -92,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceEndpointsTests",
-            dependencies: ["SluiceEndpoints"],
+            dependencies: ["SluiceEndpoints", "SluiceCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -103,7 +103,9 @@ let package = Package(
         .testTarget(
             name: "SluiceGatewayTests",
             dependencies: [
-                "SluiceGateway",
+                "SluiceGateway", "SluiceCore", "SluiceEndpoints", "SluiceEntrypoints",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ],

@@ -248,6 +248,8 @@ public struct Entrypoint: Sendable, Hashable {
     public var dlq: String?
     public var configuration: JSONValue
     public var unknown: JSONObject
+    /// Members of `dlq` other than `endpoint`, kept for the round trip.
+    public var dlqUnknown: JSONObject = [:]
 
     public init(type: String, qos: QoS = .auto, configuration: JSONValue = [:]) {
         self.type = type
@@ -265,6 +267,7 @@ public struct Entrypoint: Sendable, Hashable {
         if let dlq = reader.value("dlq") {
             var dlqReader = ObjectReader(dlq, at: path + "dlq", problems: &problems)
             entrypoint.dlq = dlqReader.string("endpoint", problems: &problems)
+            entrypoint.dlqUnknown = dlqReader.unknown
         }
         entrypoint.unknown = reader.unknown
         return entrypoint
@@ -274,7 +277,11 @@ public struct Entrypoint: Sendable, Hashable {
         var writer = ObjectWriter()
         writer.set("type", type)
         writer.set("qos", qos)
-        if let dlq { writer.set("dlq", ["endpoint": .string(dlq)] as JSONValue) }
+        if dlq != nil || !dlqUnknown.isEmpty {
+            var dlqWriter = ObjectWriter()
+            dlqWriter.set("endpoint", dlq)
+            writer.set("dlq", dlqWriter.finish(keeping: dlqUnknown))
+        }
         writer.set("configuration", configuration)
         return writer.finish(keeping: unknown)
     }
@@ -287,6 +294,8 @@ public struct EndpointGroup: Sendable, Hashable {
     public var sharedConfiguration: JSONValue?
     public var endpoints: [Endpoint]
     public var unknown: JSONObject
+    /// Members of `loadBalancer` other than `type`, kept for the round trip.
+    public var loadBalancerUnknown: JSONObject = [:]
 
     public init(name: String, type: String, sharedConfiguration: JSONValue? = nil, endpoints: [Endpoint]) {
         self.name = name
@@ -302,9 +311,11 @@ public struct EndpointGroup: Sendable, Hashable {
         let name = reader.string("name", problems: &problems, required: true) ?? ""
         let type = reader.string("type", problems: &problems, required: true) ?? ""
         var loadBalancer = LoadBalancerType.roundRobin
+        var loadBalancerUnknown: JSONObject = [:]
         if let balancer = reader.value("loadBalancer") {
             var balancerReader = ObjectReader(balancer, at: path + "loadBalancer", problems: &problems)
             loadBalancer = balancerReader.label("type", as: LoadBalancerType.self, default: .roundRobin, problems: &problems) ?? .roundRobin
+            loadBalancerUnknown = balancerReader.unknown
         }
         let shared = reader.jsonObject("sharedConfiguration", problems: &problems)
         let endpoints = reader.array("endpoints", problems: &problems, required: true) { value, path, problems in
@@ -312,6 +323,7 @@ public struct EndpointGroup: Sendable, Hashable {
         }
         var group = EndpointGroup(name: name, type: type.lowercased(), sharedConfiguration: shared, endpoints: endpoints)
         group.loadBalancer = loadBalancer
+        group.loadBalancerUnknown = loadBalancerUnknown
         group.unknown = reader.unknown
         return group
     }
@@ -320,7 +332,9 @@ public struct EndpointGroup: Sendable, Hashable {
         var writer = ObjectWriter()
         writer.set("name", name)
         writer.set("type", type)
-        writer.set("loadBalancer", ["type": .string(loadBalancer.rawValue)] as JSONValue)
+        var balancer = ObjectWriter()
+        balancer.set("type", loadBalancer)
+        writer.set("loadBalancer", balancer.finish(keeping: loadBalancerUnknown))
         writer.set("sharedConfiguration", sharedConfiguration)
         writer.set("endpoints", array: endpoints.map(\.json))
         return writer.finish(keeping: unknown)

@@ -50,6 +50,9 @@ struct ObjectReader {
             return nil
         case .integer(let number)?:
             return String(number)
+        case .number(let number)?:
+            // YAML reads `apiVersion: 1.0` as a number; the text is what was meant.
+            return "\(number)"
         case .some:
             problems.error(path + key, "must be a string")
             return nil

@@ -41,9 +41,12 @@ public enum DocumentReader {
             do {
                 var documents: [JSONValue] = []
                 var budget = maximumYAMLNodes
-                for node in try Yams.compose_all(yaml: text) {
+                var sequence = try Yams.compose_all(yaml: text)
+                while let node = sequence.next() {
                     documents.append(try convert(node, depth: 0, budget: &budget))
                 }
+                // The sequence stops at a syntax error and keeps it aside.
+                if let error = sequence.error { throw ReadError(syntax: .yaml, reason: Self.describe(error)) }
                 return documents
             } catch let error as ReadError {
                 throw error

@@ -16,7 +16,9 @@ public enum JSONWriter {
         case .bool(let bool): output += bool ? "true" : "false"
         case .integer(let integer): output += String(integer)
         case .number(let number):
-            if number.rounded() == number, abs(number) < 1e15 {
+            if !number.isFinite {
+                output += "null"  // JSON has no infinity or NaN
+            } else if number.rounded() == number, abs(number) < 1e15 {
                 output += String(Int(number))
             } else {
                 output += "\(number)"

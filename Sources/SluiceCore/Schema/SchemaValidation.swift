@@ -128,7 +128,7 @@ extension JSONSchema {
 
     /// Whether `name` is a property of this schema or of any schema it combines.
     func knowsProperty(_ name: String) -> Bool {
-        property(name) != nil || allOf.contains { $0.knowsProperty(name) }
+        property(name) != nil || required.contains(name) || allOf.contains { $0.knowsProperty(name) }
             || (then?.knowsProperty(name) ?? false) || (otherwise?.knowsProperty(name) ?? false)
     }
 

@@ -228,7 +228,7 @@ enum XML {
         let body = text.replacingOccurrences(of: "]]>", with: "]]]]><![CDATA[>")
         var clean = ""
         for scalar in body.unicodeScalars {
-            if scalar.value < 0x20, scalar != "\t", scalar != "\n", scalar != "\r" {
+            if (scalar.value < 0x20 && scalar != "\t" && scalar != "\n" && scalar != "\r") || scalar == "\u{FFFE}" || scalar == "\u{FFFF}" {
                 clean += "\u{FFFD}"
             } else {
                 clean.unicodeScalars.append(scalar)

@@ -48,6 +48,11 @@ public enum WebSocketEntrypoint {
                         case .text(let text): content = ByteBuffer(string: text)
                         case .binary(let buffer): content = buffer
                         }
+                        // Fragments are bounded by the WebSocket layer; a single frame only by
+                        // the frame limit, which may be the larger of the two.
+                        guard content.readableBytes <= maxMessageSize else {
+                            throw WebSocketRefusal(code: .messageTooLarge, reason: "Message larger than \(maxMessageSize) bytes")
+                        }
                         try await endpoint.publish(Message(content: content))
                     }
                     return .clientClosed

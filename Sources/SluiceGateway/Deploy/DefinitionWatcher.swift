@@ -15,9 +15,18 @@ public actor DefinitionWatcher: Service {
     /// Scans run one at a time: ``run()`` is the only caller after start-up.
     private var state = State()
 
+    struct FileState {
+        /// Digest of the content last read ("" when it could not be read).
+        var digest: String
+        /// The API ids this file deployed.
+        var apiIds: [String]
+        /// False when some definition of the file was refused: it is tried again whenever
+        /// another file changes (a conflict may have gone).
+        var complete: Bool
+    }
+
     struct State {
-        /// Per file: the digest last read and the API ids it deployed.
-        var files: [String: (digest: String, apiIds: [String])] = [:]
+        var files: [String: FileState] = [:]
         var pathMissingReported = false
     }
 
@@ -51,41 +60,66 @@ public actor DefinitionWatcher: Service {
             }
             return
         }
+        var changed = false
         // Removed files: their APIs go, unless another file took them over.
         for (file, known) in state.files where !files.contains(file) {
             state.files[file] = nil
+            changed = true
             let stillDefined = Set(state.files.values.flatMap(\.apiIds))
             for id in known.apiIds where !stillDefined.contains(id) {
                 registry.undeploy(id: id)
             }
             logger.info("Definition file removed", metadata: ["file": "\(file)"])
         }
+        var retry: [String] = []
         for file in files {
-            guard case .success(let (text, digest)) = DefinitionFiles.read(file) else {
-                logger.error("Definition file cannot be read", metadata: ["file": "\(file)"])
-                continue
+            if await load(file) {
+                changed = true
+            } else if state.files[file]?.complete == false {
+                retry.append(file)
             }
-            if state.files[file]?.digest == digest { continue }
-            let previous = state.files[file]?.apiIds ?? []
-            state.files[file] = (digest, previous)
+        }
+        if changed {
+            for file in retry { await load(file, force: true) }
+        }
+    }
+
+    /// Reads one file and applies it when its content changed (or when forced). Returns whether
+    /// it was applied.
+    @discardableResult
+    private func load(_ file: String, force: Bool = false) async -> Bool {
+        let known = state.files[file]
+        switch DefinitionFiles.read(file) {
+        case .failure(let error):
+            if known?.digest != "" {
+                logger.error("Definition file cannot be read", metadata: ["file": "\(file)", "problem": "\(error.reason)"])
+            }
+            state.files[file] = FileState(digest: "", apiIds: known?.apiIds ?? [], complete: false)
+            return false
+        case .success(let (text, digest)):
+            if known?.digest == digest, !force { return false }
+            let previous = known?.apiIds ?? []
             switch DefinitionFiles.parse(text, file: file, validator: validator) {
             case .failure(let error):
-                logger.error("Definition file refused; the previous version keeps serving", metadata: ["file": "\(file)", "problem": "\(error.reason)"])
+                logger.error(
+                    "Definition file refused; the previous version keeps serving", metadata: ["file": "\(file)", "problem": "\(error.reason)"])
+                state.files[file] = FileState(digest: digest, apiIds: previous, complete: false)
             case .success(let entries):
-                state.files[file] = (digest, await apply(entries, file: file, previous: previous, otherFiles: state.files))
+                state.files[file] = FileState(digest: digest, apiIds: previous, complete: false)
+                let (owned, complete) = await apply(entries, file: file, previous: previous)
+                state.files[file] = FileState(digest: digest, apiIds: owned, complete: complete)
             }
+            return true
         }
     }
 
     /// Deploys the valid definitions of one file and undeploys the APIs the file no longer has.
     /// Returns the API ids the file now owns.
-    private func apply(
-        _ entries: [DefinitionFiles.Entry], file: String, previous: [String], otherFiles: [String: (digest: String, apiIds: [String])]
-    ) async -> [String] {
+    private func apply(_ entries: [DefinitionFiles.Entry], file: String, previous: [String]) async -> (owned: [String], complete: Bool) {
         var owned: [String] = []
         var complete = true
         let takenElsewhere = Dictionary(
-            otherFiles.filter { $0.key != file }.flatMap { entry in entry.value.apiIds.map { ($0, entry.key) } },
+            state.files.filter { $0.key != file }.flatMap { entry in entry.value.apiIds.map { ($0, entry.key) } },
             uniquingKeysWith: { first, _ in first })
         for entry in entries {
             switch entry.outcome {
@@ -125,7 +159,7 @@ public actor DefinitionWatcher: Service {
                 owned.append(id)
             }
         }
-        return owned
+        return (owned, complete)
     }
 }
 

@@ -90,11 +90,13 @@ public struct GatewayResponder: HTTPResponder {
     }
 
     /// The contract's error response: JSON `{message, http_status_code}` for clients that accept
-    /// JSON, text otherwise; the 404 is always text.
+    /// JSON, text otherwise; the 404 is always text and the QoS refusals always JSON.
     static func errorResponse(_ error: GatewayError, acceptHeader: [String]) -> Response {
         let status = HTTPStatusMapping.status(for: error.code)
+        let alwaysJSON = error.code == .incompatibleQoS || error.code == .incompatibleQoSCapabilities
         let wantsJSON =
-            error.code != .notFound && error.code != .unsupportedAccept
+            alwaysJSON
+            || error.code != .notFound && error.code != .unsupportedAccept
             && (acceptHeader.isEmpty || acceptHeader.contains { value in
                 let lower = value.lowercased()
                 return lower.contains("json") || lower.contains("*/*") || lower.contains("application/*")

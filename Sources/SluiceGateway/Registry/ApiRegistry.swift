@@ -80,6 +80,8 @@ public final class ApiRegistry: Sendable {
             throw DeploymentError(apiId: api.id, problems: outcome.refused)
         }
         if let replaced = outcome.replaced {
+            // Streams of the old version end now; closing its connections may take longer.
+            replaced.stop.fire(.undeployed)
             retirements.yield(Retirement(api: replaced, reason: .undeployed))
             logger.info("API redeployed", metadata: ["api": "\(api.id)", "revision": "\(api.revision)"])
         } else {
@@ -100,6 +102,7 @@ public final class ApiRegistry: Sendable {
             return removed
         }
         if let removed {
+            removed.stop.fire(.undeployed)
             retirements.yield(Retirement(api: removed, reason: .undeployed))
             logger.info("API undeployed", metadata: ["api": "\(id)"])
         }

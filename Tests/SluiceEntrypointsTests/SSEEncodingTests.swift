@@ -1,0 +1,125 @@
+import NIOCore
+import SluiceCore
+import Testing
+@testable import SluiceEntrypoints
+
+private func encoded(_ write: (inout ByteBuffer) -> Void) -> String {
+    var buffer = ByteBuffer()
+    write(&buffer)
+    return String(buffer: buffer)
+}
+
+private func message(
+    _ message: Message, metadataAsComment: Bool = false, headersAsComment: Bool = false
+) -> String {
+    let encoder = SSEEncoder(metadataAsComment: metadataAsComment, headersAsComment: headersAsComment)
+    return encoded { encoder.message(message, into: &$0) }
+}
+
+@Suite("SSEEncoder")
+struct SSEEncodingTests {
+    @Test func retryLine() {
+        #expect(encoded { SSEEncoder.retry(milliseconds: 5000, into: &$0) } == "retry: 5000\n\n")
+        #expect(encoded { SSEEncoder.retry(milliseconds: 2000, into: &$0) } == "retry: 2000\n\n")
+    }
+
+    @Test func heartbeat() {
+        #expect(encoded { SSEEncoder.heartbeat(into: &$0) } == ":\n\n")
+    }
+
+    @Test func messageWithId() {
+        #expect(message(Message(id: "42", content: "hello")) == "id: 42\nevent: message\ndata: hello\n\n")
+    }
+
+    @Test func messageWithoutId() {
+        #expect(message(Message(content: "hello")) == "event: message\ndata: hello\n\n")
+    }
+
+    @Test func emptyContentStillHasADataLine() {
+        #expect(message(Message(id: "0", content: "")) == "id: 0\nevent: message\ndata: \n\n")
+    }
+
+    @Test(arguments: [
+        ("a\nb", "data: a\ndata: b\n"),
+        ("a\r\nb", "data: a\ndata: b\n"),
+        ("a\rb", "data: a\ndata: b\n"),
+        ("a\nb\r\nc\rd", "data: a\ndata: b\ndata: c\ndata: d\n"),
+        ("a\n", "data: a\ndata: \n"),
+        ("a\r", "data: a\ndata: \n"),
+        ("a\r\n", "data: a\ndata: \n"),
+        ("\n", "data: \ndata: \n"),
+        ("\r\n", "data: \ndata: \n"),
+        ("\n\r", "data: \ndata: \ndata: \n"),
+        ("a\n\nb", "data: a\ndata: \ndata: b\n"),
+        ("{\"json\": true}", "data: {\"json\": true}\n"),
+    ])
+    func oneDataLinePerContentLine(content: String, dataLines: String) {
+        #expect(message(Message(content: content)) == "event: message\n" + dataLines + "\n")
+    }
+
+    @Test func contentBytesAreCopiedAsTheyAre() {
+        let bytes: [UInt8] = [0x61, 0xFF, 0x0A, 0xC3, 0xA9]
+        let encoder = SSEEncoder()
+        var buffer = ByteBuffer()
+        encoder.message(Message(content: ByteBuffer(bytes: bytes)), into: &buffer)
+        let expected: [UInt8] = Array("event: message\ndata: a".utf8) + [0xFF] + Array("\ndata: ".utf8) + [0xC3, 0xA9] + Array("\n\n".utf8)
+        #expect(buffer.readBytes(length: buffer.readableBytes) == expected)
+    }
+
+    @Test func contentReaderIndexIsRespected() {
+        var content = ByteBuffer(string: "skip\nfirst\nsecond")
+        content.moveReaderIndex(forwardBy: 5)
+        #expect(message(Message(content: content)) == "event: message\ndata: first\ndata: second\n\n")
+    }
+
+    @Test func messageContentIsNotConsumed() {
+        let original = Message(id: "1", content: "a\nb")
+        _ = message(original)
+        #expect(String(buffer: original.content) == "a\nb")
+    }
+
+    @Test func idIsKeptOnOneLine() {
+        #expect(message(Message(id: "1\n2\r3\r\n4", content: "x")) == "id: 1 2 3 4\nevent: message\ndata: x\n\n")
+    }
+
+    @Test func headersAndMetadataAsComments() {
+        let msg = Message(
+            id: "5", content: "c", headers: MessageHeaders([(name: "h", value: "v1"), (name: "h", value: "v2"), (name: "x", value: "y")]),
+            metadata: ["topic": "orders", "partition": 3, "flags": ["a": true]])
+        #expect(message(msg) == "id: 5\nevent: message\ndata: c\n\n")
+        #expect(message(msg, headersAsComment: true) == "id: 5\nevent: message\ndata: c\n:h: v1\n:h: v2\n:x: y\n\n")
+        #expect(
+            message(msg, metadataAsComment: true)
+                == "id: 5\nevent: message\ndata: c\n:topic: orders\n:partition: 3\n:flags: {\"a\":true}\n\n")
+        #expect(
+            message(msg, metadataAsComment: true, headersAsComment: true)
+                == "id: 5\nevent: message\ndata: c\n:h: v1\n:h: v2\n:x: y\n:topic: orders\n:partition: 3\n:flags: {\"a\":true}\n\n")
+    }
+
+    @Test func commentsAreKeptOnOneLine() {
+        let msg = Message(content: "c", headers: MessageHeaders([(name: "h\nx", value: "v\r\nw")]), metadata: ["m": "a\rb"])
+        #expect(message(msg, metadataAsComment: true, headersAsComment: true) == "event: message\ndata: c\n:h x: v w\n:m: a b\n\n")
+    }
+
+    @Test func events() {
+        #expect(encoded { SSEEncoder.event("goaway", data: "Stopping, please reconnect", into: &$0) } == "event: goaway\ndata: Stopping, please reconnect\n\n")
+        #expect(
+            encoded { SSEEncoder.event("error", data: "{\"message\":\"Endpoint connection failed\"}", into: &$0) }
+                == "event: error\ndata: {\"message\":\"Endpoint connection failed\"}\n\n")
+        #expect(encoded { SSEEncoder.event("error", data: "line1\nline2\r\nline3", into: &$0) } == "event: error\ndata: line1\ndata: line2\ndata: line3\n\n")
+        #expect(encoded { SSEEncoder.event("goaway", data: "", into: &$0) } == "event: goaway\ndata: \n\n")
+    }
+
+    @Test func aStreamOfEvents() {
+        let encoder = SSEEncoder()
+        var buffer = ByteBuffer()
+        SSEEncoder.retry(milliseconds: 5000, into: &buffer)
+        encoder.message(Message(id: "0", content: "a"), into: &buffer)
+        SSEEncoder.heartbeat(into: &buffer)
+        encoder.message(Message(id: "1", content: "b\nc"), into: &buffer)
+        SSEEncoder.event("goaway", data: "bye", into: &buffer)
+        #expect(
+            String(buffer: buffer)
+                == "retry: 5000\n\nid: 0\nevent: message\ndata: a\n\n:\n\nid: 1\nevent: message\ndata: b\ndata: c\n\nevent: goaway\ndata: bye\n\n")
+    }
+}

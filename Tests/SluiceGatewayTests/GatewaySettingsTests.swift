@@ -1,0 +1,40 @@
+import Configuration
+import Logging
+import Testing
+
+@testable import SluiceGateway
+
+@Suite struct GatewaySettingsTests {
+    @Test func defaultsMatchTheContract() throws {
+        let settings = try GatewaySettings(config: ConfigReader(provider: InMemoryProvider(values: [:])))
+        #expect(settings.host == "127.0.0.1")
+        #expect(settings.port == 8082)
+        #expect(settings.maxBodySize == 1_048_576)
+        #expect(settings.webSocketMaxFrameSize == 65_536)
+        #expect(settings.webSocketMaxMessageSize == 262_144)
+        #expect(settings.drainTimeout == .seconds(10))
+        #expect(settings.tlsCertificatePath == nil)
+    }
+
+    @Test func environmentOverridesTheFileAndFlagsOverrideBoth() throws {
+        let file = InMemoryProvider(values: ["http.port": "9001", "log.level": "debug", "http.maxBodySize": 10])
+        let environment = EnvironmentVariablesProvider(environmentVariables: ["SLUICE_HTTP_PORT": "9002", "SLUICE_HTTP_MAX_BODY_SIZE": "20"])
+            .prefixKeys(with: "sluice")
+        let flags = InMemoryProvider(values: ["http.port": "9003"])
+        let settings = try GatewaySettings(config: ConfigReader(providers: [flags, environment, file]))
+        #expect(settings.port == 9003)
+        #expect(settings.maxBodySize == 20)
+        #expect(settings.logLevel == .debug)
+    }
+
+    @Test func badValuesAreAllReported() {
+        let values = InMemoryProvider(values: ["http.port": "http", "log.level": "loud", "http.tls.certificate": "/x.pem", "log.format": "xml"])
+        #expect {
+            _ = try GatewaySettings(config: ConfigReader(provider: values))
+        } throws: { error in
+            guard let error = error as? SettingsError else { return false }
+            return error.problems.count == 4 && error.description.contains("http.port: must be an integer")
+                && error.description.contains("give both a certificate and a key")
+        }
+    }
+}
