@@ -109,15 +109,15 @@ struct Serve: AsyncParsableCommand {
             })
         // Shut down in reverse order: the gateway service first ends every stream, then the
         // watcher stops and the server stops accepting and drains.
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [
-                    .init(service: application), .init(service: GatewayService(registry: registry)),
-                ] + services.map { .init(service: $0) },
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                cancellationSignals: [],
-                logger: logger))
-        try await group.run()
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: application), .init(service: GatewayService(registry: registry)),
+            ] + services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger)
+        configuration.maximumGracefulShutdownDuration = settings.drainTimeout + .seconds(3)
+        try await ServiceGroup(configuration: configuration).run()
     }
 }
 

@@ -75,6 +75,13 @@ import Testing
         #expect(try await task.value.isEmpty)
     }
 
+    @Test func cursorsMustBeMessageIds() throws {
+        let connector = MockConnector(configuration: try Self.configuration([:]))
+        #expect(connector.cursorProblem("12") == nil)
+        #expect(connector.cursorProblem("-1") != nil)
+        #expect(connector.cursorProblem("t@0#1") != nil)
+    }
+
     @Test func publishAcceptsEveryMessage() async throws {
         let connector = MockConnector(configuration: try Self.configuration([:]))
         try await connector.publish(Message(content: ByteBuffer(bytes: [0, 1, 2])))

@@ -96,6 +96,13 @@ public protocol EndpointConnector: Sendable {
     func subscribe(_ request: SubscribeRequest) async throws -> MessageSubscription
     /// Closes broker connections; open subscriptions end.
     func close() async
+    /// Why a client-given cursor (HTTP GET `cursor`) cannot be a position of this endpoint, or nil
+    /// when it can. The reason is shown to the client.
+    func cursorProblem(_ cursor: String) -> String?
+}
+
+extension EndpointConnector {
+    public func cursorProblem(_ cursor: String) -> String? { nil }
 }
 
 /// Everything Sluice knows about an endpoint type: its schemas (the single source of truth for its

@@ -81,6 +81,11 @@ public struct MockConnector: EndpointConnector {
     }
 
     public func close() async {}
+
+    public func cursorProblem(_ cursor: String) -> String? {
+        guard let index = Int(cursor), index >= 0, index < Int.max else { return "a Mock cursor is a message id (0, 1, 2, ...)" }
+        return nil
+    }
 }
 
 /// The generated messages: pulled, so a message is made only when the reader asks for one.

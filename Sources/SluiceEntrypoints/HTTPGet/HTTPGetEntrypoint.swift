@@ -22,6 +22,9 @@ public enum HTTPGetEntrypoint {
             limitParameter = raw
         }
         let cursor = request.uri.queryParameters["cursor"].map(String.init)
+        if let cursor, let problem = context.endpoint.cursorProblem(cursor) {
+            throw GatewayError(.badRequest, "Invalid cursor '\(cursor.prefix(128))': \(problem)")
+        }
         let subscription = try await context.endpoint.subscribe(context.subscribeRequest(resumeAfter: cursor))
         let encoder = HTTPGetEncoder(
             format: format, includeHeaders: configuration.headersInPayload, includeMetadata: configuration.metadataInPayload)
