@@ -1,3 +1,4 @@
+import Hummingbird
 import SluiceCore
 
 /// Every entrypoint type this build of Sluice knows, with its schema and QoS rules (contract §3).
@@ -39,6 +40,14 @@ public enum EntrypointTypes {
         })
 
     public static let all: [EntrypointDescriptor] = [httpGet, httpPost, sse, webSocket]
+
+    /// How each entrypoint type answers a plain HTTP request. (WebSocket sessions start from an
+    /// upgrade instead: ``WebSocketEntrypoint/run(inbound:outbound:context:)``.)
+    public static let httpHandlers: [String: @Sendable (Request, EntrypointContext) async throws -> Response] = [
+        httpGet.type: HTTPGetEntrypoint.handle,
+        httpPost.type: HTTPPostEntrypoint.handle,
+        sse.type: SSEEntrypoint.handle,
+    ]
 }
 
 public struct HTTPGetConfiguration: Sendable, Hashable {

@@ -61,16 +61,12 @@ public struct GatewayResponder: HTTPResponder {
             // The upgrade was declined although every check passes: the API is going away.
             throw GatewayError(.stopping, "The API is being redeployed; try again")
         }
+        guard let handler = EntrypointTypes.httpHandlers[target.entrypoint.type] else { throw GatewayError.noContextPath }
         let entrypointContext = dispatcher.context(for: target, clientIdentifier: clientIdentifier, requestId: requestId)
         api.started()
         let response: Response
         do {
-            switch target.entrypoint.type {
-            case "http-get": response = try await HTTPGetEntrypoint.handle(request, context: entrypointContext)
-            case "http-post": response = try await HTTPPostEntrypoint.handle(request, context: entrypointContext)
-            case "sse": response = try await SSEEntrypoint.handle(request, context: entrypointContext)
-            default: throw GatewayError.noContextPath
-            }
+            response = try await handler(request, entrypointContext)
         } catch {
             api.finished()
             throw error
