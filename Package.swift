@@ -56,6 +56,7 @@ let package = Package(
             dependencies: [
                 "SluiceCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -116,7 +117,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceEndpointsTests",
-            dependencies: ["SluiceEndpoints", "SluiceCore"],
+            dependencies: ["SluiceEndpoints", "SluiceCore", .product(name: "NIOSSL", package: "swift-nio-ssl")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
