@@ -117,6 +117,9 @@ public protocol EndpointConnectorFactory: Sendable {
     var capabilities: ConnectorCapabilities { get }
     /// The modes a given configuration enables (a Kafka endpoint may be producer-only).
     func modes(configuration: JSONValue, sharedConfiguration: JSONValue) -> ConnectorModes
+    /// Rewrites accepted alternative spellings (`reconnectAttempt`) into the schema's before
+    /// validation.
+    func normalize(sharedConfiguration: JSONValue) -> JSONValue
     /// Checks that go beyond the schema; problems are reported at the given paths.
     func check(
         configuration: JSONValue, at configurationPath: DocumentPath,
@@ -125,6 +128,8 @@ public protocol EndpointConnectorFactory: Sendable {
 }
 
 extension EndpointConnectorFactory {
+    public func normalize(sharedConfiguration: JSONValue) -> JSONValue { sharedConfiguration }
+
     public func check(
         configuration: JSONValue, at configurationPath: DocumentPath,
         sharedConfiguration: JSONValue, at sharedPath: DocumentPath, problems: inout Problems

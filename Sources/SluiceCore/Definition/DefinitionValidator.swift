@@ -176,7 +176,8 @@ public struct DefinitionValidator: Sendable {
                 // The group's shared configuration is checked once, for its first inheriting endpoint.
                 var sharedProblems = Problems()
                 let shared =
-                    factory.sharedConfigurationSchema.validate(sharedSource ?? [:], at: sharedPath, problems: &sharedProblems) ?? [:]
+                    factory.sharedConfigurationSchema.validate(
+                        factory.normalize(sharedConfiguration: sharedSource ?? [:]), at: sharedPath, problems: &sharedProblems) ?? [:]
                 let alreadyReported = endpoint.inheritConfiguration && group.endpoints[..<endpointIndex].contains(where: \.inheritConfiguration)
                 if !alreadyReported { problems.append(contentsOf: sharedProblems.all) }
                 factory.check(
