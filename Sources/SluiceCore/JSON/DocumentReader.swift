@@ -57,10 +57,15 @@ public enum DocumentReader {
     }
 
     private static func describe(_ error: any Error) -> String {
-        if let yamlError = error as? YamlError {
+        guard let yamlError = error as? YamlError else { return String(describing: error) }
+        switch yamlError {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            let during = context.map { " (\($0.text))" } ?? ""
+            return "line \(mark.line), column \(mark.column): \(problem)\(during)"
+        default:
             return String(describing: yamlError).split(separator: "\n").first.map(String.init) ?? "\(yamlError)"
         }
-        return String(describing: error)
     }
 
     private static func convert(_ node: Node, depth: Int, budget: inout Int) throws -> JSONValue {
