@@ -38,6 +38,9 @@ let package = Package(
             name: "MQTT5",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -107,7 +110,13 @@ let package = Package(
         ),
         .testTarget(
             name: "MQTT5Tests",
-            dependencies: ["MQTT5", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "MQTT5",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

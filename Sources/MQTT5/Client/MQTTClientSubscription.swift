@@ -1,0 +1,219 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A message received on a subscription.
+public struct MQTTMessage: Sendable, Hashable {
+    public var topic: String
+    public var payload: ByteBuffer
+    public var qos: MQTTQoS
+    public var retain: Bool
+    public var properties: MQTTProperties
+
+    public init(_ publish: MQTTPublishPacket) {
+        self.topic = publish.topicName
+        self.payload = publish.payload
+        self.qos = publish.qos
+        self.retain = publish.retain
+        self.properties = publish.properties
+    }
+}
+
+/// The received messages of one subscription, pulled as an `AsyncSequence`.
+///
+/// Named `MQTTClientSubscription` because the codec already defines `MQTTSubscription`
+/// (a topic filter with its options).
+///
+/// The buffer is bounded (``MQTTClientConfiguration/subscriptionBufferSize``). When a message
+/// arrives for a full buffer, the connection parks it *without acknowledging it* and stops
+/// reading from the socket until the consumer pulls. The broker can then have at most
+/// Receive Maximum unacknowledged QoS 1/2 messages in flight to this client, so it stops
+/// sending; QoS 0 traffic is held back by TCP flow control.
+///
+/// The sequence finishes (returns nil) after `unsubscribe` or a client `disconnect`, and throws
+/// ``MQTTClientError`` when the connection is lost.
+public struct MQTTClientSubscription: AsyncSequence, Sendable {
+    public typealias Element = MQTTMessage
+    public typealias Failure = MQTTClientError
+
+    public let topicFilter: String
+    public let subscriptionIdentifier: UInt32
+    /// The SUBACK reason code (granted QoS).
+    public let grantedReasonCode: MQTTReasonCode
+    let buffer: MQTTSubscriptionBuffer
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let buffer: MQTTSubscriptionBuffer
+
+        public mutating func next() async throws(MQTTClientError) -> MQTTMessage? {
+            try await self.buffer.next()
+        }
+
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(MQTTClientError) -> MQTTMessage? {
+            try await self.buffer.next()
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(buffer: self.buffer)
+    }
+}
+
+/// Bounded single-consumer buffer between the event loop (producer) and a subscriber.
+final class MQTTSubscriptionBuffer: Sendable {
+    private struct State {
+        var messages: [MQTTMessage] = []
+        var head = 0
+        var waiter: (id: UInt64, continuation: CheckedContinuation<MQTTMessage?, any Error>)?
+        var nextWaiterID: UInt64 = 0
+        var finished: Result<Void, MQTTClientError>?
+        /// The producer was refused for lack of room and wants to hear when room appears.
+        var producerWaiting = false
+
+        var count: Int { self.messages.count - self.head }
+
+        mutating func popFirst() -> MQTTMessage? {
+            guard self.head < self.messages.count else { return nil }
+            let message = self.messages[self.head]
+            self.head += 1
+            if self.head > 64 && self.head * 2 > self.messages.count {
+                self.messages.removeFirst(self.head)
+                self.head = 0
+            }
+            return message
+        }
+    }
+
+    let capacity: Int
+    private let state = NIOLockedValueBox(State())
+    /// Called (without the lock held) when the consumer made room after a refused offer.
+    private let onRoom: @Sendable () -> Void
+
+    init(capacity: Int, onRoom: @escaping @Sendable () -> Void) {
+        self.capacity = max(capacity, 1)
+        self.onRoom = onRoom
+    }
+
+    /// Whether `offer` would succeed now. Only the consumer removes messages, so the answer can
+    /// only turn from false to true concurrently.
+    func hasRoom() -> Bool {
+        self.state.withLockedValue { state in
+            if state.finished != nil || state.waiter != nil || state.count < self.capacity { return true }
+            state.producerWaiting = true
+            return false
+        }
+    }
+
+    /// Producer side. Returns false (and remembers to call `onRoom`) when full.
+    func offer(_ message: MQTTMessage) -> Bool {
+        let result: (accepted: Bool, resume: CheckedContinuation<MQTTMessage?, any Error>?) = self.state.withLockedValue { state in
+            if state.finished != nil { return (true, nil) }  // dropped: nobody will read it
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return (true, waiter.continuation)
+            }
+            if state.count < self.capacity {
+                state.messages.append(message)
+                return (true, nil)
+            }
+            state.producerWaiting = true
+            return (false, nil)
+        }
+        result.resume?.resume(returning: message)
+        return result.accepted
+    }
+
+    func finish(_ result: Result<Void, MQTTClientError>) {
+        let waiter: CheckedContinuation<MQTTMessage?, any Error>? = self.state.withLockedValue { state in
+            guard state.finished == nil else { return nil }
+            state.finished = result
+            let waiter = state.waiter
+            state.waiter = nil
+            return waiter?.continuation
+        }
+        switch result {
+        case .success: waiter?.resume(returning: nil)
+        case .failure(let error): waiter?.resume(throwing: error)
+        }
+    }
+
+    func next() async throws(MQTTClientError) -> MQTTMessage? {
+        enum Immediate {
+            case message(MQTTMessage, notify: Bool)
+            case finished(Result<Void, MQTTClientError>)
+            case wait
+        }
+        let immediate: Immediate = self.state.withLockedValue { state in
+            if let message = state.popFirst() {
+                let notify = state.producerWaiting
+                state.producerWaiting = false
+                return .message(message, notify: notify)
+            }
+            if let finished = state.finished { return .finished(finished) }
+            return .wait
+        }
+        switch immediate {
+        case .message(let message, let notify):
+            if notify { self.onRoom() }
+            return message
+        case .finished(.success):
+            return nil
+        case .finished(.failure(let error)):
+            throw error
+        case .wait:
+            break
+        }
+        let waiterID = self.state.withLockedValue { state in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        do {
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MQTTMessage?, any Error>) in
+                    enum Outcome {
+                        case waiting
+                        case message(MQTTMessage, notify: Bool)
+                        case finished(Result<Void, MQTTClientError>)
+                        case cancelled
+                    }
+                    let outcome: Outcome = self.state.withLockedValue { state in
+                        if Task.isCancelled { return .cancelled }
+                        if let message = state.popFirst() {
+                            let notify = state.producerWaiting
+                            state.producerWaiting = false
+                            return .message(message, notify: notify)
+                        }
+                        if let finished = state.finished { return .finished(finished) }
+                        // Empty buffer: any earlier refused offer was followed by the pops that
+                        // emptied it, and the first of those already notified the producer.
+                        state.waiter = (waiterID, continuation)
+                        return .waiting
+                    }
+                    switch outcome {
+                    case .waiting:
+                        break
+                    case .message(let message, let notify):
+                        if notify { self.onRoom() }
+                        continuation.resume(returning: message)
+                    case .finished(.success):
+                        continuation.resume(returning: nil)
+                    case .finished(.failure(let error)):
+                        continuation.resume(throwing: error)
+                    case .cancelled:
+                        continuation.resume(throwing: CancellationError())
+                    }
+                }
+            } onCancel: {
+                let waiter = self.state.withLockedValue { state -> CheckedContinuation<MQTTMessage?, any Error>? in
+                    guard let waiter = state.waiter, waiter.id == waiterID else { return nil }
+                    state.waiter = nil
+                    return waiter.continuation
+                }
+                waiter?.resume(throwing: CancellationError())
+            }
+        } catch let error as MQTTClientError {
+            throw error
+        } catch {
+            throw MQTTClientError(kind: .cancelled, message: "cancelled while waiting for a message")
+        }
+    }
+}
