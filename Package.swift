@@ -31,6 +31,9 @@ let package = Package(
             name: "AMQP091",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -105,7 +108,14 @@ let package = Package(
         ),
         .testTarget(
             name: "AMQP091Tests",
-            dependencies: ["AMQP091", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "AMQP091",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            exclude: ["rabbitmq-test-node.sh"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
