@@ -78,11 +78,7 @@ public struct DefinitionValidator: Sendable {
 
     /// A short stable digest of a definition's canonical JSON.
     public static func revision(of definition: ApiDefinition) -> String {
-        let digest = SHA256.hash(data: JSONWriter.bytes(definition.json))
-        return digest.prefix(8).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        Hex.string(SHA256.hash(data: JSONWriter.bytes(definition.json)).prefix(8))
     }
 
     private func checkListeners(

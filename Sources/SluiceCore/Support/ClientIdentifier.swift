@@ -12,11 +12,7 @@ public enum ClientIdentifier {
     /// The identifier computed for a caller without a subscription: the SHA-256 (hex) of its
     /// remote address (the IP address, without the port, so that reconnects keep it).
     public static func computed(remoteAddress: String?) -> String {
-        let digest = SHA256.hash(data: Array((remoteAddress ?? "unknown").utf8))
-        return digest.map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        Hex.string(SHA256.hash(data: Array((remoteAddress ?? "unknown").utf8)))
     }
 
     /// The effective identifier: `<sent>-<computed>`, unless the sent value already ends with the

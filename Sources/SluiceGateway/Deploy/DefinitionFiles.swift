@@ -68,7 +68,7 @@ public enum DefinitionFiles {
         if data.count > maximumFileSize {
             return .failure(LoadError(path: path, reason: "is larger than \(maximumFileSize) bytes"))
         }
-        let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let digest = Hex.string(SHA256.hash(data: data))
         guard let text = String(data: data, encoding: .utf8) else {
             return .failure(LoadError(path: path, reason: "is not UTF-8 text"))
         }
