@@ -1,0 +1,164 @@
+# Shared pieces of bench/run: setup, the load generators, the Sluice process, CPU and memory
+# readings, the result table. Sourced by bench/run; workloads live in bench/workloads/*.sh.
+
+log() { echo "bench: $*" >&2; }
+
+# ---------- setup ----------
+
+# Installs the Debian packages that are missing (like scripts/setup.sh).
+ensure_packages() {
+  local missing=() package
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
+  apt_get update -qq
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Compiles bench/tools/*.c into bench/.build/ when a source is newer than its binary.
+build_tools() {
+  mkdir -p "$BENCH_DIR/.build"
+  local source name binary
+  for source in "$BENCH_DIR"/tools/*.c; do
+    name=$(basename "$source" .c)
+    binary="$BENCH_DIR/.build/$name"
+    if [ ! -x "$binary" ] || [ "$source" -nt "$binary" ] || [ "$BENCH_DIR/tools/common.h" -nt "$binary" ]; then
+      gcc -O2 -Wall -Wextra -o "$binary" "$source" -lmosquitto -lpthread
+    fi
+  done
+}
+
+# The Sluice binary: $SLUICE_BIN if set, else a release build of this checkout.
+resolve_sluice() {
+  if [ -n "${SLUICE_BIN:-}" ]; then
+    [ -x "$SLUICE_BIN" ] || { log "SLUICE_BIN=$SLUICE_BIN is not an executable"; exit 1; }
+    return
+  fi
+  export PATH="/opt/swift/usr/bin:$PATH"
+  log "building Sluice (release; the first build takes a while)"
+  (cd "$REPO" && swift build -c release --product sluice >"$OUT/swift-build.log" 2>&1) ||
+    { tail -20 "$OUT/swift-build.log" >&2; log "the release build failed (log: $OUT/swift-build.log)"; exit 1; }
+  SLUICE_BIN="$REPO/.build/release/sluice"
+}
+
+# ---------- processes ----------
+
+SLUICE_PID=""
+SLUICE_PORT=18999
+SLUICE_RESTARTS=0
+
+# sluice_start DEFINITIONS_DIR READY_URL: starts Sluice and waits until POST READY_URL answers 202.
+sluice_start() {
+  local definitions=$1 ready_url=$2 i code
+  "$SLUICE_BIN" serve --config "$definitions" --host 127.0.0.1 --port "$SLUICE_PORT" --log-level warning \
+    >>"$OUT/sluice.log" 2>&1 &
+  SLUICE_PID=$!
+  SLUICE_READY_URL=$ready_url
+  SLUICE_DEFINITIONS=$definitions
+  for i in $(seq 1 300); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data ready "$ready_url" 2>/dev/null || true)
+    [ "$code" = 202 ] && return 0
+    kill -0 "$SLUICE_PID" 2>/dev/null || { tail -20 "$OUT/sluice.log" >&2; log "Sluice exited at start"; exit 1; }
+    sleep 0.2
+  done
+  tail -20 "$OUT/sluice.log" >&2
+  log "Sluice did not answer 202 on $ready_url within 60 s (last status $code)"
+  exit 1
+}
+
+sluice_stop() {
+  [ -n "$SLUICE_PID" ] || return 0
+  if kill -0 "$SLUICE_PID" 2>/dev/null; then
+    kill -TERM "$SLUICE_PID" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 "$SLUICE_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SLUICE_PID" 2>/dev/null || true
+  fi
+  wait "$SLUICE_PID" 2>/dev/null || true
+  SLUICE_PID=""
+}
+
+# Restarts Sluice if it died during the previous workload (noted in the table's notes).
+sluice_ensure() {
+  if [ -n "$SLUICE_PID" ] && ! kill -0 "$SLUICE_PID" 2>/dev/null; then
+    wait "$SLUICE_PID" 2>/dev/null && status=0 || status=$?
+    note "Sluice exited (status $status) before $1; restarted"
+    SLUICE_RESTARTS=$((SLUICE_RESTARTS + 1))
+    SLUICE_PID=""
+    sluice_start "$SLUICE_DEFINITIONS" "$SLUICE_READY_URL"
+  fi
+}
+
+# Resident memory of a process in MB: "current/peak".
+rss_mb() {
+  local pid=$1
+  [ -r "/proc/$pid/status" ] || { echo "gone"; return; }
+  awk '/^VmRSS:/ {rss=$2} /^VmHWM:/ {hwm=$2} END {printf "%d/%d", rss/1024, hwm/1024}' "/proc/$pid/status"
+}
+
+# Lines Sluice logged since the given line count (warnings and errors; the level is warning).
+sluice_log_lines() { wc -l <"$OUT/sluice.log"; }
+
+# ---------- tool output ----------
+
+# kv FILE KEY: the value of KEY=value in a tool's output.
+kv() { sed -n "s/^$2=//p" "$1" | tail -1; }
+
+# ratio A B: A / B with two decimals, "-" when either is missing or B is 0.
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) { print "-"; exit }
+    printf "%.2f", a / b }'
+}
+
+# fmt NUMBER DECIMALS
+fmt() { awk -v v="$1" -v d="$2" 'BEGIN { if (v == "" || v == "-") print "-"; else printf "%.*f", d, v }'; }
+
+# ---------- the table ----------
+
+ROWS_FILE=""
+NOTES_FILE=""
+
+# row WORKLOAD METRIC SLUICE BASELINE RATIO CPU_SLUICE CPU_BROKER CPU_LOADGEN SLUICE_RSS SETTINGS
+row() {
+  local IFS=$'\t'
+  echo "$*" >>"$ROWS_FILE"
+}
+
+note() { echo "$*" >>"$NOTES_FILE"; log "note: $*"; }
+
+print_table() {
+  {
+    printf 'workload\tmetric\tsluice\tbaseline\tratio\tcpu-s sluice\tcpu-s broker (s/b)\tcpu-s loadgen (s/b)\tsluice RSS MB\tsettings\n'
+    cat "$ROWS_FILE"
+  } | awk -F'\t' '
+    { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NR; if (NF > nf) nf = NF }
+    END {
+      for (r = 1; r <= n; r++) {
+        line = ""
+        for (i = 1; i <= nf; i++) {
+          right = (i >= 3 && i <= 9) && r > 1
+          fmtspec = right ? "%" w[i] "s" : "%-" w[i] "s"
+          line = line (i > 1 ? "  " : "") sprintf(fmtspec, cell[r, i])
+        }
+        sub(/ +$/, "", line); print line
+        if (r == 1) { sep = ""; for (i = 1; i <= nf; i++) { s = ""; for (k = 0; k < w[i]; k++) s = s "-"; sep = sep (i > 1 ? "  " : "") s } print sep }
+      }
+    }'
+  if [ -s "$NOTES_FILE" ]; then
+    echo
+    sed 's/^/note: /' "$NOTES_FILE"
+  fi
+}
+
+# sluice_log_note WORKLOAD LINES_BEFORE: notes what Sluice logged (warning level and up) meanwhile.
+sluice_log_note() {
+  local now count first
+  now=$(sluice_log_lines)
+  count=$((now - $2))
+  [ "$count" -gt 0 ] || return 0
+  first=$(sed -n "$(($2 + 1))p" "$OUT/sluice.log" | cut -c1-220)
+  note "$1: Sluice logged $count lines, first: $first"
+}

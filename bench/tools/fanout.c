@@ -1,0 +1,595 @@
+/* fanout: N subscribers of one MQTT topic, fed by one publisher at a fixed rate.
+ *
+ *   --mode sse   N Server-Sent-Events clients of a Sluice API (GET with Accept: text/event-stream,
+ *                each with its own X-Sluice-Client-Identifier), raw sockets on one epoll thread.
+ *   --mode mqtt  N libmosquitto (MQTT 5) subscribers of the broker itself, on one epoll thread:
+ *                the native baseline.
+ *
+ * A publisher thread (libmosquitto, MQTT 5) publishes to the broker directly. It first sends probe
+ * messages every 100 ms until every subscriber has received one (so every subscription is live),
+ * then `rate` messages per second for `duration` seconds, each carrying its send time
+ * (CLOCK_MONOTONIC, same process). Subscribers count deliveries and publish-to-receive latency.
+ * The run ends when every subscriber has every message or `drain` seconds after the last publish.
+ * Output: key=value lines.
+ *
+ *   fanout --mode sse|mqtt --subscribers N --rate R --duration S [--size BYTES]
+ *          [--host H --port P --path /x]            (Sluice, sse mode)
+ *          [--broker-host H] --broker-port P [--topic T] [--pub-qos 1] [--sub-qos 1] [--share 1]
+ *          [--ready-timeout S] [--drain S] [--watch name=pid]...
+ */
+#include "common.h"
+
+#include <arpa/inet.h>
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+/* ---------- settings ---------- */
+static int mode_sse = 1;
+static int subscribers = 100;
+static double rate = 1000, duration = 10, ready_timeout = 60, drain = 5;
+static int size = 100;
+static const char *host = "127.0.0.1", *path = "/";
+static int port = 0;
+static const char *broker_host = "127.0.0.1", *topic = "bench/t";
+static int broker_port = 0, pub_qos = 1, sub_qos = 1, share = 1;
+static unsigned run_id;
+
+/* ---------- results ---------- */
+static hist_t hist;
+static uint64_t delivered, duplicates, stale, probes_seen, heartbeats, goaways, error_events;
+static uint64_t disconnects, bad_status, connect_errors, parse_errors;
+static int ready_count;
+static uint64_t last_delivery_ns;
+
+typedef struct {
+    int index;
+    int ready;
+    int closed;
+    long long last_seq;
+    uint64_t delivered;
+    /* sse */
+    int fd;
+    int state; /* 0 connecting, 1 headers, 2 body */
+    int chunked;
+    int chunk_state; /* 0 size line, 1 data, 2 CRLF after data, 3 ended */
+    uint64_t chunk_left;
+    int chunk_ext;
+    char *head;
+    size_t head_len, head_cap;
+    char *line;
+    size_t line_len, line_cap;
+    char event[32];
+    char *data;
+    size_t data_len, data_cap;
+    int has_data;
+    /* mqtt */
+    struct mosquitto *mosq;
+    int writing;
+    int connected;
+} sub_t;
+
+static sub_t *subs;
+static int opened; /* subscribers created so far */
+static int epfd;
+
+/* ---------- publisher thread ---------- */
+enum { PH_PROBE, PH_RUN, PH_DONE };
+static atomic_int phase = PH_PROBE;
+static atomic_int stop_publisher;
+static atomic_ullong offered, pub_done_ns, pub_acks, pub_errors, max_lag_us;
+static atomic_int publisher_ready;
+
+static void on_pub_connect(struct mosquitto *m, void *o, int rc, int f, const mosquitto_property *p) {
+    (void)m; (void)o; (void)f; (void)p;
+    if (rc) die("publisher: connect refused: %s", mosquitto_reason_string(rc));
+    atomic_store(&publisher_ready, 1);
+}
+static void on_pub_ack(struct mosquitto *m, void *o, int mid, int reason, const mosquitto_property *p) {
+    (void)m; (void)o; (void)mid; (void)p;
+    if (reason < 0x80) atomic_fetch_add(&pub_acks, 1);
+    else atomic_fetch_add(&pub_errors, 1);
+}
+
+static void *publisher(void *arg) {
+    (void)arg;
+    struct mosquitto *m = mosquitto_new(NULL, true, NULL);
+    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_connect_v5_callback_set(m, on_pub_connect);
+    mosquitto_publish_v5_callback_set(m, on_pub_ack);
+    int rc = mosquitto_connect_bind_v5(m, broker_host, broker_port, 60, NULL, NULL);
+    if (rc) die("publisher: connect %s:%d: %s", broker_host, broker_port, mosquitto_strerror(rc));
+    char *payload = malloc((size_t)size + 64);
+    char head[96];
+    uint64_t total = (uint64_t)(rate * duration + 0.5);
+    uint64_t interval = (uint64_t)(1e9 / rate);
+    uint64_t probe_seq = 0, next_probe = now_ns(), sent = 0, run_start = 0, last_misc = now_ns();
+    while (!atomic_load(&stop_publisher)) {
+        uint64_t now = now_ns();
+        int ph = atomic_load(&phase);
+        uint64_t next = now + 50000000ull;
+        if (atomic_load(&publisher_ready)) {
+            if (ph == PH_PROBE) {
+                if (now >= next_probe) {
+                    snprintf(head, sizeof head, "P %08x %llu ", run_id, (unsigned long long)probe_seq++);
+                    fill_payload(payload, (size_t)size, head);
+                    mosquitto_publish_v5(m, NULL, topic, size, payload, pub_qos, false, NULL);
+                    next_probe = now + 100000000ull;
+                }
+                next = next_probe;
+            } else if (ph == PH_RUN) {
+                if (!run_start) run_start = now;
+                while (sent < total && now >= run_start + sent * interval) {
+                    uint64_t due = run_start + sent * interval;
+                    uint64_t lag = (now - due) / 1000;
+                    if (lag > atomic_load(&max_lag_us)) atomic_store(&max_lag_us, lag);
+                    uint64_t t = now_ns();
+                    snprintf(head, sizeof head, "M %08x %llu %llu ", run_id, (unsigned long long)sent, (unsigned long long)t);
+                    fill_payload(payload, (size_t)size, head);
+                    if (mosquitto_publish_v5(m, NULL, topic, size, payload, pub_qos, false, NULL) == MOSQ_ERR_SUCCESS)
+                        atomic_fetch_add(&offered, 1);
+                    else
+                        atomic_fetch_add(&pub_errors, 1);
+                    sent++;
+                    now = now_ns();
+                }
+                if (sent >= total) {
+                    atomic_store(&pub_done_ns, now);
+                    atomic_store(&phase, PH_DONE);
+                } else {
+                    next = run_start + sent * interval;
+                }
+            }
+        }
+        if (now - last_misc > 1000000000ull) {
+            mosquitto_loop_misc(m);
+            last_misc = now;
+        }
+        struct pollfd pfd = {.fd = mosquitto_socket(m), .events = POLLIN | (mosquitto_want_write(m) ? POLLOUT : 0)};
+        uint64_t wait = next > now ? next - now : 0;
+        if (wait > 50000000ull) wait = 50000000ull;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)wait};
+        if (ppoll(&pfd, 1, &ts, NULL) > 0) {
+            if (pfd.revents & (POLLIN | POLLERR | POLLHUP)) mosquitto_loop_read(m, 1);
+            if (pfd.revents & POLLOUT) mosquitto_loop_write(m, 1);
+        }
+    }
+    mosquitto_disconnect(m);
+    mosquitto_destroy(m);
+    return NULL;
+}
+
+/* ---------- deliveries ---------- */
+static void on_payload(sub_t *s, const char *data, size_t len, uint64_t now) {
+    if (len < 12) return;
+    char buf[96];
+    size_t n = len < sizeof buf - 1 ? len : sizeof buf - 1;
+    memcpy(buf, data, n);
+    buf[n] = 0;
+    unsigned run = 0;
+    unsigned long long seq = 0, t = 0;
+    if (buf[0] == 'P') {
+        if (sscanf(buf, "P %x %llu", &run, &seq) == 2 && run == run_id) {
+            probes_seen++;
+            if (!s->ready) {
+                s->ready = 1;
+                ready_count++;
+            }
+        } else {
+            stale++;
+        }
+        return;
+    }
+    if (buf[0] != 'M' || sscanf(buf, "M %x %llu %llu", &run, &seq, &t) != 3 || run != run_id) {
+        stale++;
+        return;
+    }
+    if ((long long)seq <= s->last_seq) {
+        duplicates++;
+        return;
+    }
+    s->last_seq = (long long)seq;
+    s->delivered++;
+    delivered++;
+    last_delivery_ns = now;
+    hist_add(&hist, now > t ? (now - t) / 1000 : 0);
+}
+
+/* ---------- SSE client ---------- */
+static struct sockaddr_in sluice_addr;
+
+static void grow(char **buf, size_t *cap, size_t need) {
+    if (*cap >= need) return;
+    size_t c = *cap ? *cap : 256;
+    while (c < need) c *= 2;
+    *buf = realloc(*buf, c);
+    *cap = c;
+}
+
+static void sse_close(sub_t *s) {
+    if (s->closed) return;
+    s->closed = 1;
+    epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    close(s->fd);
+}
+
+static void sse_line(sub_t *s, char *line, size_t len, uint64_t now) {
+    if (len && line[len - 1] == '\r') len--;
+    if (len == 0) { /* end of an event */
+        if (s->has_data) {
+            if (s->event[0] == 0 || !strcmp(s->event, "message")) on_payload(s, s->data, s->data_len, now);
+            else if (!strcmp(s->event, "goaway")) goaways++;
+            else if (!strcmp(s->event, "error")) error_events++;
+        }
+        s->has_data = 0;
+        s->data_len = 0;
+        s->event[0] = 0;
+        return;
+    }
+    if (line[0] == ':') {
+        heartbeats++;
+        return;
+    }
+    char *colon = memchr(line, ':', len);
+    size_t name_len = colon ? (size_t)(colon - line) : len;
+    const char *value = colon ? colon + 1 : line + len;
+    size_t value_len = colon ? len - name_len - 1 : 0;
+    if (value_len && *value == ' ') value++, value_len--;
+    if (name_len == 4 && !memcmp(line, "data", 4)) {
+        grow(&s->data, &s->data_cap, s->data_len + value_len + 2);
+        if (s->has_data) s->data[s->data_len++] = '\n';
+        memcpy(s->data + s->data_len, value, value_len);
+        s->data_len += value_len;
+        s->has_data = 1;
+    } else if (name_len == 5 && !memcmp(line, "event", 5)) {
+        size_t n = value_len < sizeof s->event - 1 ? value_len : sizeof s->event - 1;
+        memcpy(s->event, value, n);
+        s->event[n] = 0;
+    }
+}
+
+/* Decoded body bytes: split into lines (kept across reads). */
+static void sse_feed(sub_t *s, const char *p, size_t len, uint64_t now) {
+    while (len) {
+        const char *nl = memchr(p, '\n', len);
+        if (!nl) {
+            grow(&s->line, &s->line_cap, s->line_len + len);
+            memcpy(s->line + s->line_len, p, len);
+            s->line_len += len;
+            return;
+        }
+        size_t part = (size_t)(nl - p);
+        if (s->line_len) {
+            grow(&s->line, &s->line_cap, s->line_len + part + 1);
+            memcpy(s->line + s->line_len, p, part);
+            sse_line(s, s->line, s->line_len + part, now);
+            s->line_len = 0;
+        } else {
+            sse_line(s, (char *)p, part, now);
+        }
+        p += part + 1;
+        len -= part + 1;
+    }
+}
+
+/* Raw body bytes: undo chunked transfer coding when present. */
+static void sse_body(sub_t *s, const char *p, size_t len, uint64_t now) {
+    if (!s->chunked) {
+        sse_feed(s, p, len, now);
+        return;
+    }
+    while (len) {
+        if (s->chunk_state == 0) {
+            char c = *p++;
+            len--;
+            if (c == '\n') {
+                s->chunk_state = s->chunk_left ? 1 : 3;
+                s->chunk_ext = 0;
+            } else if (c == ';') {
+                s->chunk_ext = 1;
+            } else if (!s->chunk_ext && c != '\r') {
+                int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+                if (d < 0) {
+                    parse_errors++;
+                    sse_close(s);
+                    return;
+                }
+                s->chunk_left = s->chunk_left * 16 + (uint64_t)d;
+            }
+        } else if (s->chunk_state == 1) {
+            size_t n = len < s->chunk_left ? len : (size_t)s->chunk_left;
+            sse_feed(s, p, n, now);
+            p += n;
+            len -= n;
+            s->chunk_left -= n;
+            if (!s->chunk_left) s->chunk_state = 2;
+        } else if (s->chunk_state == 2) {
+            char c = *p++;
+            len--;
+            if (c == '\n') s->chunk_state = 0;
+        } else {
+            return; /* the stream ended; ignore trailers */
+        }
+    }
+}
+
+static void sse_open(sub_t *s) {
+    s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->fd < 0) die("socket: %s", strerror(errno));
+    int rc = connect(s->fd, (struct sockaddr *)&sluice_addr, sizeof sluice_addr);
+    if (rc < 0 && errno != EINPROGRESS) die("connect: %s", strerror(errno));
+    struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = s};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, s->fd, &ev);
+}
+
+static char recvbuf[1 << 18];
+
+static void sse_event(sub_t *s, uint32_t events) {
+    if (s->state == 0) {
+        int err = 0;
+        socklen_t l = sizeof err;
+        getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        if (err) {
+            connect_errors++;
+            sse_close(s);
+            return;
+        }
+        char req[512];
+        int n = snprintf(req, sizeof req,
+                         "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
+                         "X-Sluice-Client-Identifier: sub-%08x-%d\r\n\r\n",
+                         path, host, port, run_id, s->index);
+        if (write(s->fd, req, (size_t)n) != n) {
+            connect_errors++;
+            sse_close(s);
+            return;
+        }
+        s->state = 1;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
+        epoll_ctl(epfd, EPOLL_CTL_MOD, s->fd, &ev);
+        return;
+    }
+    (void)events;
+    for (int round = 0; round < 4 && !s->closed; round++) {
+        ssize_t n = read(s->fd, recvbuf, sizeof recvbuf);
+        if (n < 0) {
+            if (errno == EAGAIN) return;
+            disconnects++;
+            sse_close(s);
+            return;
+        }
+        if (n == 0) {
+            disconnects++;
+            sse_close(s);
+            return;
+        }
+        uint64_t now = now_ns();
+        const char *p = recvbuf;
+        size_t len = (size_t)n;
+        if (s->state == 1) {
+            grow(&s->head, &s->head_cap, s->head_len + len + 1);
+            memcpy(s->head + s->head_len, p, len);
+            s->head_len += len;
+            s->head[s->head_len] = 0;
+            char *end = strstr(s->head, "\r\n\r\n");
+            if (!end) continue;
+            size_t head = (size_t)(end - s->head) + 4;
+            if (s->head_len < 12 || atoi(s->head + 9) != 200) {
+                bad_status++;
+                fprintf(stderr, "fanout: subscriber %d got: %.*s\n", s->index, (int)(head > 200 ? 200 : head), s->head);
+                sse_close(s);
+                return;
+            }
+            end[2] = 0;
+            for (char *q = s->head; *q; q++) *q = (char)((*q >= 'A' && *q <= 'Z') ? *q + 32 : *q);
+            s->chunked = strstr(s->head, "transfer-encoding: chunked") != NULL;
+            s->state = 2;
+            size_t rest = s->head_len - head;
+            if (rest) sse_body(s, s->head + head, rest, now);
+            continue;
+        }
+        sse_body(s, p, len, now);
+        if ((size_t)n < sizeof recvbuf) return;
+    }
+}
+
+/* ---------- MQTT subscriber (baseline) ---------- */
+static void on_sub_connect(struct mosquitto *m, void *o, int rc, int f, const mosquitto_property *p) {
+    (void)f; (void)p;
+    sub_t *s = o;
+    if (rc) die("subscriber %d: connect refused: %s", s->index, mosquitto_reason_string(rc));
+    s->connected = 1;
+    char filter[256];
+    if (share) snprintf(filter, sizeof filter, "$share/sub-%08x-%d/%s", run_id, s->index, topic);
+    else snprintf(filter, sizeof filter, "%s", topic);
+    mosquitto_subscribe_v5(m, NULL, filter, sub_qos, 0, NULL);
+}
+static void on_sub_message(struct mosquitto *m, void *o, const struct mosquitto_message *msg, const mosquitto_property *p) {
+    (void)m; (void)p;
+    on_payload(o, msg->payload, (size_t)msg->payloadlen, now_ns());
+}
+static void on_sub_disconnect(struct mosquitto *m, void *o, int rc, const mosquitto_property *p) {
+    (void)m; (void)rc; (void)p;
+    sub_t *s = o;
+    if (!s->closed) disconnects++;
+    s->closed = 1;
+}
+static void mqtt_update(sub_t *s) {
+    if (s->closed) return;
+    int want = mosquitto_want_write(s->mosq) ? 1 : 0;
+    if (want == s->writing) return;
+    s->writing = want;
+    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = s};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, s->fd, &ev);
+}
+static void mqtt_open(sub_t *s) {
+    char id[64];
+    snprintf(id, sizeof id, "bench-sub-%08x-%d", run_id, s->index);
+    s->mosq = mosquitto_new(id, true, s);
+    if (!s->mosq) die("mosquitto_new failed");
+    mosquitto_int_option(s->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    mosquitto_int_option(s->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_connect_v5_callback_set(s->mosq, on_sub_connect);
+    mosquitto_message_v5_callback_set(s->mosq, on_sub_message);
+    mosquitto_disconnect_v5_callback_set(s->mosq, on_sub_disconnect);
+    int rc = mosquitto_connect_bind_v5(s->mosq, broker_host, broker_port, 60, NULL, NULL);
+    if (rc) die("subscriber %d: connect: %s", s->index, mosquitto_strerror(rc));
+    s->fd = mosquitto_socket(s->mosq);
+    s->writing = -1;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, s->fd, &ev);
+    mqtt_update(s);
+}
+static void mqtt_event(sub_t *s, uint32_t events) {
+    if (s->closed) return;
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) mosquitto_loop_read(s->mosq, 1);
+    if (!s->closed && (events & EPOLLOUT)) mosquitto_loop_write(s->mosq, 1);
+    mqtt_update(s);
+}
+
+/* ---------- main ---------- */
+static void poll_once(int timeout_ms) {
+    static struct epoll_event events[4096];
+    int n = epoll_wait(epfd, events, 4096, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        sub_t *s = events[i].data.ptr;
+        if (s->closed) continue;
+        if (mode_sse) sse_event(s, events[i].events);
+        else mqtt_event(s, events[i].events);
+    }
+    if (!mode_sse) {
+        static uint64_t last_misc;
+        uint64_t now = now_ns();
+        if (now - last_misc > 1000000000ull) {
+            for (int i = 0; i < opened; i++)
+                if (!subs[i].closed) {
+                    mosquitto_loop_misc(subs[i].mosq);
+                    mqtt_update(&subs[i]);
+                }
+            last_misc = now;
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    watch_t watch = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) die("missing value for %s", a);
+        if (!strcmp(a, "--mode")) mode_sse = !strcmp(v, "sse") ? 1 : !strcmp(v, "mqtt") ? 0 : (die("bad --mode %s", v), 0);
+        else if (!strcmp(a, "--subscribers")) subscribers = atoi(v);
+        else if (!strcmp(a, "--rate")) rate = atof(v);
+        else if (!strcmp(a, "--duration")) duration = atof(v);
+        else if (!strcmp(a, "--size")) size = atoi(v);
+        else if (!strcmp(a, "--host")) host = v;
+        else if (!strcmp(a, "--port")) port = atoi(v);
+        else if (!strcmp(a, "--path")) path = v;
+        else if (!strcmp(a, "--broker-host")) broker_host = v;
+        else if (!strcmp(a, "--broker-port")) broker_port = atoi(v);
+        else if (!strcmp(a, "--topic")) topic = v;
+        else if (!strcmp(a, "--pub-qos")) pub_qos = atoi(v);
+        else if (!strcmp(a, "--sub-qos")) sub_qos = atoi(v);
+        else if (!strcmp(a, "--share")) share = atoi(v);
+        else if (!strcmp(a, "--ready-timeout")) ready_timeout = atof(v);
+        else if (!strcmp(a, "--drain")) drain = atof(v);
+        else if (!strcmp(a, "--watch")) watch_add(&watch, v);
+        else die("unknown option %s", a);
+        i++;
+    }
+    if (!broker_port || (mode_sse && !port) || subscribers < 1 || rate <= 0 || size < 48)
+        die("usage: fanout --mode sse|mqtt --subscribers N --rate R --duration S --broker-port P [--port P] (size >= 48)");
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    run_id = (unsigned)(now_ns() ^ ((uint64_t)getpid() << 16));
+    mosquitto_lib_init();
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    subs = calloc((size_t)subscribers, sizeof(sub_t));
+    sluice_addr.sin_family = AF_INET;
+    sluice_addr.sin_port = htons((uint16_t)port);
+    if (mode_sse && inet_pton(AF_INET, host, &sluice_addr.sin_addr) != 1) die("bad host %s", host);
+
+    uint64_t t0 = now_ns();
+    for (int i = 0; i < subscribers; i++) {
+        sub_t *s = &subs[i];
+        s->index = i;
+        s->last_seq = -1;
+        if (mode_sse) sse_open(s);
+        else mqtt_open(s);
+        opened = i + 1;
+        if (i % 64 == 63) poll_once(0); /* keep up with connects and CONNACKs */
+    }
+    pthread_t thread;
+    pthread_create(&thread, NULL, publisher, NULL);
+
+    /* Probe until every subscription delivers. */
+    uint64_t ready_deadline = t0 + (uint64_t)(ready_timeout * 1e9);
+    while (ready_count < subscribers && now_ns() < ready_deadline) poll_once(20);
+    double ready_s = (now_ns() - t0) / 1e9;
+    if (ready_count < subscribers)
+        fprintf(stderr, "fanout: only %d of %d subscribers received a probe within %.0f s\n", ready_count, subscribers, ready_timeout);
+    /* Let probes in flight arrive, then measure. */
+    uint64_t settle = now_ns() + 300000000ull;
+    while (now_ns() < settle) poll_once(10);
+
+    watch_begin(&watch);
+    uint64_t run_start = now_ns();
+    atomic_store(&phase, PH_RUN);
+    uint64_t expected = 0;
+    for (;;) {
+        poll_once(10);
+        if (atomic_load(&phase) == PH_DONE) {
+            expected = atomic_load(&offered) * (uint64_t)subscribers;
+            uint64_t done = atomic_load(&pub_done_ns);
+            if (delivered >= expected || now_ns() > done + (uint64_t)(drain * 1e9)) break;
+        }
+    }
+    uint64_t end = now_ns();
+    uint64_t done = atomic_load(&pub_done_ns);
+    printf("mode=%s\nsubscribers=%d\nready=%d\nready_s=%.2f\nrate=%.1f\nsize=%d\nduration_s=%.1f\n",
+           mode_sse ? "sse" : "mqtt", subscribers, ready_count, ready_s, rate, size, duration);
+    printf("pub_qos=%d\nsub_qos=%d\n", pub_qos, mode_sse ? -1 : sub_qos);
+    printf("offered=%llu\nexpected=%llu\ndelivered=%llu\n", (unsigned long long)atomic_load(&offered),
+           (unsigned long long)expected, (unsigned long long)delivered);
+    printf("delivery_ratio=%.6f\n", expected ? (double)delivered / (double)expected : 0.0);
+    uint64_t last = last_delivery_ns > done ? last_delivery_ns : done;
+    printf("deliveries_per_s=%.1f\n", delivered / ((last - run_start) / 1e9));
+    printf("tail_s=%.3f\n", last_delivery_ns > done ? (last_delivery_ns - done) / 1e9 : 0.0);
+    printf("elapsed_s=%.3f\n", (end - run_start) / 1e9);
+    uint64_t min_d = UINT64_MAX, max_d = 0;
+    for (int i = 0; i < subscribers; i++) {
+        if (subs[i].delivered < min_d) min_d = subs[i].delivered;
+        if (subs[i].delivered > max_d) max_d = subs[i].delivered;
+    }
+    printf("per_subscriber_min=%llu\nper_subscriber_max=%llu\n", (unsigned long long)min_d, (unsigned long long)max_d);
+    printf("duplicates_or_reordered=%llu\nstale=%llu\nprobes=%llu\nheartbeats=%llu\n", (unsigned long long)duplicates,
+           (unsigned long long)stale, (unsigned long long)probes_seen, (unsigned long long)heartbeats);
+    printf("goaways=%llu\nerror_events=%llu\ndisconnects=%llu\nbad_status=%llu\nconnect_errors=%llu\nparse_errors=%llu\n",
+           (unsigned long long)goaways, (unsigned long long)error_events, (unsigned long long)disconnects,
+           (unsigned long long)bad_status, (unsigned long long)connect_errors, (unsigned long long)parse_errors);
+    printf("pub_acks=%llu\npub_errors=%llu\npub_max_lag_ms=%.3f\n", (unsigned long long)atomic_load(&pub_acks),
+           (unsigned long long)atomic_load(&pub_errors), atomic_load(&max_lag_us) / 1000.0);
+    hist_print("latency", &hist);
+    watch_end(&watch);
+    fflush(stdout);
+
+    atomic_store(&stop_publisher, 1);
+    pthread_join(thread, NULL);
+    for (int i = 0; i < subscribers; i++) {
+        if (mode_sse) sse_close(&subs[i]);
+        else if (subs[i].mosq) {
+            mosquitto_disconnect(subs[i].mosq);
+            mosquitto_destroy(subs[i].mosq);
+        }
+    }
+    mosquitto_lib_cleanup();
+    return 0;
+}
