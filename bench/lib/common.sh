@@ -162,3 +162,14 @@ sluice_log_note() {
   first=$(sed -n "$(($2 + 1))p" "$OUT/sluice.log" | cut -c1-220)
   note "$1: Sluice logged $count lines, first: $first"
 }
+
+# cpu_per_msg_us COUNT CPU_SECONDS...: microseconds of CPU per message, "-" if anything is missing.
+cpu_per_msg_us() {
+  local count=$1
+  shift
+  awk -v n="$count" -v list="$*" 'BEGIN {
+    k = split(list, cpu, " "); total = 0
+    if (n == "" || n + 0 == 0 || k == 0) { print "-"; exit }
+    for (i = 1; i <= k; i++) { if (cpu[i] !~ /^[0-9.]+$/) { print "-"; exit } total += cpu[i] }
+    printf "%.1f", total * 1e6 / n }'
+}

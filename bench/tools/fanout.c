@@ -451,7 +451,7 @@ static void mqtt_open(sub_t *s) {
 static void mqtt_event(sub_t *s, uint32_t events) {
     if (s->closed) return;
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) mosquitto_loop_read(s->mosq, 1);
-    if (!s->closed && (events & EPOLLOUT)) mosquitto_loop_write(s->mosq, 1);
+    if (!s->closed && ((events & EPOLLOUT) || mosquitto_want_write(s->mosq))) mosquitto_loop_write(s->mosq, 1);
     mqtt_update(s);
 }
 

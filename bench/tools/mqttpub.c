@@ -150,7 +150,9 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             client_t *c = events[i].data.ptr;
             if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) mosquitto_loop_read(c->mosq, 1);
-            if (events[i].events & EPOLLOUT) mosquitto_loop_write(c->mosq, 1);
+            /* The next publish was queued in the PUBACK callback: write it now rather than after
+             * another epoll round (EPOLLOUT stays armed only while the socket is full). */
+            if ((events[i].events & EPOLLOUT) || mosquitto_want_write(c->mosq)) mosquitto_loop_write(c->mosq, 1);
             update_events(c);
         }
     }
