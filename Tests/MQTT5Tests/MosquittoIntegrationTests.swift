@@ -8,6 +8,7 @@ import MQTT5
 import NIOCore
 import NIOSSL
 import Testing
+import TestProcesses
 
 /// A Mosquitto broker started for one test: an anonymous listener on `port` and a
 /// password-protected listener (user "user", password "pass") on `passwordPort`, both on
@@ -88,20 +89,7 @@ final class MosquittoBroker {
 
     deinit { self.stop() }
 
-    static func canConnect(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-    }
+    static func canConnect(port: Int) -> Bool { TestProcesses.canConnect(port: port) }
 
     @discardableResult
     static func runTool(_ name: String, _ arguments: [String]) throws -> Int32 {

@@ -19,6 +19,10 @@ public struct MQTTClientConfiguration: Sendable {
     public var subscriptionBufferSize: Int
     /// Enhanced authentication hook: answers a server AUTH packet (nil refuses it).
     public var authHook: (@Sendable (MQTTAuthPacket) -> MQTTAuthPacket?)?
+    /// ``MQTTSession`` only: subscribe again when a session resumes, for brokers that keep a
+    /// session but lose some of its subscriptions (see
+    /// ``MQTTConnectionStateMachine/resubscribesOnResume``).
+    public var resubscribesOnResume = false
 
     public init(
         host: String,
@@ -46,13 +50,13 @@ public struct MQTTClientConfiguration: Sendable {
 /// once the connection is gone.
 public final class MQTTClient: Sendable {
     private let channel: any Channel
-    private let handler: NIOLoopBound<MQTTChannelHandler>
+    private let core: NIOLoopBound<MQTTConnectionCore>
     /// What the server granted in CONNACK.
     public let connectionInfo: MQTTConnectionInfo
 
-    private init(channel: any Channel, handler: NIOLoopBound<MQTTChannelHandler>, connectionInfo: MQTTConnectionInfo) {
+    private init(channel: any Channel, core: NIOLoopBound<MQTTConnectionCore>, connectionInfo: MQTTConnectionInfo) {
         self.channel = channel
-        self.handler = handler
+        self.core = core
         self.connectionInfo = connectionInfo
     }
 
@@ -64,55 +68,36 @@ public final class MQTTClient: Sendable {
     ) async throws(MQTTClientError) -> MQTTClient {
         let eventLoop = eventLoopGroup.next()
         let connectPromise = eventLoop.makePromise(of: MQTTConnectionInfo.self)
-        let timeout = TimeAmount.nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000 + configuration.connectTimeout.components.attoseconds / 1_000_000_000)
-        let deadline = NIODeadline.now() + timeout
-
-        var sslContext: NIOSSLContext?
-        if let tls = configuration.tls {
-            do {
-                sslContext = try NIOSSLContext(configuration: tls)
-            } catch {
-                connectPromise.fail(error)
-                throw MQTTClientError(kind: .tlsFailure, message: "invalid TLS configuration: \(error)")
-            }
+        let deadline = NIODeadline.now() + MQTTTransport.timeAmount(configuration.connectTimeout)
+        let sslContext: NIOSSLContext?
+        do {
+            sslContext = try MQTTTransport.sslContext(for: configuration)
+        } catch {
+            connectPromise.fail(error)
+            throw error
         }
-        let sniHostname = configuration.tlsServerHostname ?? (Self.isIPAddress(configuration.host) ? nil : configuration.host)
         let settings = configuration.connect
         let bufferSize = configuration.subscriptionBufferSize
         let authHook = configuration.authHook
-        let maximumPacketSize = configuration.connect.maximumPacketSize.map(Int.init) ?? MQTTPacketDecoder.protocolMaximumPacketSize
-        let finalSSLContext = sslContext
-
-        let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    if let finalSSLContext {
-                        try sync.addHandler(NIOSSLClientHandler(context: finalSSLContext, serverHostname: sniHostname))
-                    }
-                    try sync.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maximumPacketSize: maximumPacketSize)))
-                    try sync.addHandler(MessageToByteHandler(MQTTPacketEncoder()))
-                    try sync.addHandler(MQTTChannelHandler(
-                        settings: settings,
-                        connectPromise: connectPromise,
-                        connectDeadline: deadline,
-                        subscriptionBufferSize: bufferSize,
-                        authHook: authHook
-                    ))
-                }
-            }
 
         let channel: any Channel
         do {
-            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
+            channel = try await MQTTTransport.connect(configuration: configuration, sslContext: sslContext, eventLoop: eventLoop) {
+                // One connection, one session: the state machine ends with the channel.
+                let core = MQTTConnectionCore(
+                    eventLoop: eventLoop,
+                    settings: settings,
+                    keepsSessionAcrossConnections: false,
+                    subscriptionBufferSize: bufferSize,
+                    authHook: authHook
+                )
+                core.onConnected = { connectPromise.succeed($0) }
+                core.onConnectFailed = { connectPromise.fail($0) }
+                core.onFinished = { connectPromise.fail($0 ?? .closed()) }  // no-op if completed
+                return MQTTChannelHandler(core: core, connectDeadline: deadline)
+            }.get()
         } catch {
-            let mapped: MQTTClientError
-            if let channelError = error as? ChannelError, case .connectTimeout = channelError {
-                mapped = MQTTClientError(kind: .connectTimeout, message: "TCP connect to \(configuration.host):\(configuration.port) timed out")
-            } else {
-                mapped = MQTTClientError(kind: .connectionFailed, message: "cannot connect to \(configuration.host):\(configuration.port): \(error)")
-            }
+            let mapped = MQTTClientError.from(error)
             connectPromise.fail(mapped)
             throw mapped
         }
@@ -122,16 +107,16 @@ public final class MQTTClient: Sendable {
             info = try await connectPromise.futureResult.get()
         } catch {
             channel.close(promise: nil)
-            throw Self.map(error)
+            throw MQTTClientError.from(error)
         }
         do {
-            let handler = try await eventLoop.submit {
-                NIOLoopBound(try channel.pipeline.syncOperations.handler(type: MQTTChannelHandler.self), eventLoop: eventLoop)
+            let core = try await eventLoop.submit {
+                NIOLoopBound(try channel.pipeline.syncOperations.handler(type: MQTTChannelHandler.self).core, eventLoop: eventLoop)
             }.get()
-            return MQTTClient(channel: channel, handler: handler, connectionInfo: info)
+            return MQTTClient(channel: channel, core: core, connectionInfo: info)
         } catch {
             channel.close(promise: nil)
-            throw Self.map(error)
+            throw MQTTClientError.from(error)
         }
     }
 
@@ -163,8 +148,8 @@ public final class MQTTClient: Sendable {
         properties: MQTTProperties = MQTTProperties()
     ) async throws(MQTTClientError) {
         let packet = MQTTPublishPacket(topicName: topic, payload: payload, qos: qos, retain: retain, properties: properties)
-        let handler = self.handler
-        _ = try await Self.wait(self.channel.eventLoop.flatSubmit { handler.value.publish(packet) })
+        let core = self.core
+        _ = try await Self.wait(self.channel.eventLoop.flatSubmit { core.value.publish(token: core.value.tokens.next(), packet) })
     }
 
     /// Convenience: publishes a UTF-8 string payload.
@@ -185,31 +170,31 @@ public final class MQTTClient: Sendable {
         options: MQTTSubscriptionOptions = MQTTSubscriptionOptions(),
         properties: MQTTProperties = MQTTProperties()
     ) async throws(MQTTClientError) -> MQTTClientSubscription {
-        let handler = self.handler
+        let core = self.core
         let subscription = MQTTSubscription(topicFilter: topicFilter, options: options)
-        return try await Self.wait(self.channel.eventLoop.flatSubmit { handler.value.subscribe(subscription, properties: properties) })
+        return try await Self.wait(self.channel.eventLoop.flatSubmit { core.value.subscribe(token: core.value.tokens.next(), subscription, properties: properties) })
     }
 
     /// Unsubscribes; the subscription's sequence then finishes.
     public func unsubscribe(_ subscription: MQTTClientSubscription, properties: MQTTProperties = MQTTProperties()) async throws(MQTTClientError) {
-        let handler = self.handler
+        let core = self.core
         let identifier = subscription.subscriptionIdentifier
-        try await Self.wait(self.channel.eventLoop.flatSubmit { handler.value.unsubscribe(identifiers: [identifier], properties: properties) })
+        try await Self.wait(self.channel.eventLoop.flatSubmit { core.value.unsubscribe(token: core.value.tokens.next(), identifiers: [identifier], properties: properties) })
     }
 
     /// Unsubscribes every subscription made with exactly this topic filter.
     public func unsubscribe(_ topicFilter: String, properties: MQTTProperties = MQTTProperties()) async throws(MQTTClientError) {
-        let handler = self.handler
+        let core = self.core
         try await Self.wait(self.channel.eventLoop.flatSubmit {
-            handler.value.unsubscribe(identifiers: handler.value.subscriptionIdentifiers(matchingFilter: topicFilter), properties: properties)
+            core.value.unsubscribe(token: core.value.tokens.next(), identifiers: core.value.subscriptionIdentifiers(matchingFilter: topicFilter), properties: properties)
         })
     }
 
     /// Sends DISCONNECT with `reason`, fails pending operations, finishes subscriptions and
     /// waits until the connection is closed.
     public func disconnect(reason: MQTTReasonCode = .normalDisconnection, properties: MQTTProperties = MQTTProperties()) async {
-        let handler = self.handler
-        self.channel.eventLoop.execute { handler.value.disconnect(reason: reason, properties: properties) }
+        let core = self.core
+        self.channel.eventLoop.execute { core.value.disconnect(reason: reason, properties: properties) }
         try? await self.channel.closeFuture.get()
     }
 
@@ -226,21 +211,7 @@ public final class MQTTClient: Sendable {
         do {
             return try await future.get()
         } catch {
-            throw Self.map(error)
+            throw MQTTClientError.from(error)
         }
-    }
-
-    private static func map(_ error: any Error) -> MQTTClientError {
-        switch error {
-        case let error as MQTTClientError: return error
-        case is CancellationError: return MQTTClientError(kind: .cancelled, message: "cancelled")
-        case let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed || error == .eof:
-            return .closed()
-        default: return MQTTClientError(kind: .connectionClosed, message: "\(error)")
-        }
-    }
-
-    private static func isIPAddress(_ host: String) -> Bool {
-        (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 }

@@ -30,7 +30,9 @@ public struct MQTTMessage: Sendable, Hashable {
 /// sending; QoS 0 traffic is held back by TCP flow control.
 ///
 /// The sequence finishes (returns nil) after `unsubscribe` or a client `disconnect`, and throws
-/// ``MQTTClientError`` when the connection is lost.
+/// ``MQTTClientError`` when the connection is lost. A subscription of an ``MQTTSession`` lives
+/// as long as the session: a reconnect is only a pause, and it throws when the session gives up
+/// (or when the broker refuses to re-establish it after losing the session).
 public struct MQTTClientSubscription: AsyncSequence, Sendable {
     public typealias Element = MQTTMessage
     public typealias Failure = MQTTClientError
