@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "SluiceEndpoints",
             dependencies: [
-                "SluiceCore",
+                "SluiceCore", "MQTT5",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
@@ -118,10 +118,12 @@ let package = Package(
             exclude: ["rabbitmq-test-node.sh"],
             swiftSettings: swiftSettings
         ),
+        // Starting and stopping test brokers, for the test targets only.
+        .target(name: "TestProcesses", path: "Tests/TestProcesses", swiftSettings: swiftSettings),
         .testTarget(
             name: "MQTT5Tests",
             dependencies: [
-                "MQTT5",
+                "MQTT5", "TestProcesses",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -150,6 +152,18 @@ let package = Package(
                 "SluiceGateway", "SluiceCore", "SluiceEndpoints", "SluiceEntrypoints",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "TestProcesses", "SluiceGateway", "SluiceCore", "SluiceEndpoints", "SluiceEntrypoints",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ],

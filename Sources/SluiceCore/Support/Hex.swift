@@ -1,3 +1,5 @@
+import Crypto
+
 /// Lowercase hexadecimal text of bytes (digests, revisions, identifiers).
 public enum Hex {
     public static func string<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
@@ -8,5 +10,11 @@ public enum Hex {
             text.append(digits[Int(byte & 0x0F)])
         }
         return String(decoding: text, as: UTF8.self)
+    }
+
+    /// The SHA-256 of a text's UTF-8 bytes in hex, cut to `length` characters: stable names
+    /// derived from identifiers (broker client ids, queue names).
+    public static func sha256(_ text: String, length: Int = 64) -> String {
+        String(string(SHA256.hash(data: Array(text.utf8))).prefix(length))
     }
 }

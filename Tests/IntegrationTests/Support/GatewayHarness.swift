@@ -1,0 +1,256 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SluiceCore
+import SluiceEndpoints
+import SluiceEntrypoints
+import SluiceGateway
+import Synchronization
+import Testing
+
+/// Deploys definitions into a fresh registry with the standard connectors and serves them on a
+/// loopback port for `body`.
+func withGateway<R: Sendable>(
+    _ definitions: [String], _ body: @Sendable (_ port: Int, _ client: any TestClientProtocol) async throws -> R
+) async throws -> R {
+    var logger = Logger(label: "integration")
+    logger.logLevel = ProcessInfo.processInfo.environment["SLUICE_TEST_LOG"] == nil ? .critical : .debug
+    let registry = ApiRegistry(catalog: GatewayCatalog.standard, logger: logger, drainTimeout: .seconds(2))
+    for definition in definitions {
+        let entries = try DefinitionSource.entries(fromText: definition, fileName: "test.yaml")
+        for entry in entries {
+            switch DefinitionValidator(catalog: GatewayCatalog.standard).validate(document: entry.document) {
+            case .valid(let api): try await registry.deploy(api)
+            case .invalid(let problems): throw Failure("invalid test definition: \(problems)")
+            }
+        }
+    }
+    var settings = GatewaySettings()
+    settings.port = 0
+    settings.drainTimeout = .seconds(2)
+    let app = try GatewayServer.makeApplication(
+        settings: settings, registry: registry, logger: logger, services: [GatewayService(registry: registry)])
+    return try await app.test(.live) { client in
+        try await body(try #require(client.port), client)
+    }
+}
+
+/// Races `body` against a deadline.
+func withTimeout<R: Sendable>(_ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
+    try await withThrowingTaskGroup(of: R?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let result = first else {
+            throw Failure("timed out after \(timeout) waiting for \(what)")
+        }
+        return result
+    }
+}
+
+/// One Server-Sent Event as a test sees it: data, id, and the `:name: value` comments (headers
+/// and metadata when the entrypoint writes them).
+struct SSEEvent: Sendable {
+    var id: String?
+    var event: String?
+    var data: String
+    var comments: [String: String]
+}
+
+/// A streaming SSE client over a raw NIO HTTP/1.1 connection.
+final class SSEClient: Sendable {
+    let status: Int
+    let events: AsyncStream<SSEEvent>
+    private let channel: any Channel
+
+    private init(status: Int, events: AsyncStream<SSEEvent>, channel: any Channel) {
+        self.status = status
+        self.events = events
+        self.channel = channel
+    }
+
+    /// Connects and returns once the response head arrived. Non-200 responses keep their body as
+    /// a single event's data.
+    static func connect(port: Int, path: String, identifier: String? = nil) async throws -> SSEClient {
+        try await connect(port: port, path: path, headers: [("Accept", "text/event-stream")] + (identifier.map { [("X-Sluice-Client-Identifier", $0)] } ?? []))
+    }
+
+    /// A GET with the given headers; a response that is not `text/event-stream` arrives as one
+    /// event holding the whole body.
+    static func connect(port: Int, path: String, headers extra: [(String, String)]) async throws -> SSEClient {
+        let (events, continuation) = AsyncStream<SSEEvent>.makeStream()
+        let head = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: Int.self)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(SSEHandler(head: head, continuation: continuation))
+                    }
+                }
+                .connect(host: "127.0.0.1", port: port).get()
+        } catch {
+            head.fail(error)
+            throw error
+        }
+        let headers = HTTPHeaders([("Host", "127.0.0.1")] + extra)
+        channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)), promise: nil)
+        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
+        let status = try await head.futureResult.get()
+        return SSEClient(status: status, events: events, channel: channel)
+    }
+
+    /// The next `message` event, skipping heartbeats and other events.
+    func nextMessage(timeout: Duration = .seconds(10)) async throws -> SSEEvent {
+        let events = self.events
+        return try await withTimeout(timeout, "an SSE message") {
+            for await event in events where event.event == "message" || event.event == nil && !event.data.isEmpty {
+                return event
+            }
+            throw Failure("the SSE stream ended")
+        }
+    }
+
+    /// Messages received within `duration` (for "nothing arrives" checks).
+    func messages(within duration: Duration) async -> [SSEEvent] {
+        let events = self.events
+        let collected = Mutex<[SSEEvent]>([])
+        _ = try? await withTimeout(duration, "quiet") {
+            for await event in events where event.event == "message" {
+                collected.withLock { $0.append(event) }
+            }
+            return ()
+        }
+        return collected.withLock { $0 }
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+
+    deinit { channel.close(promise: nil) }
+}
+
+/// Parses a chunked SSE body into events. Confined to the channel's event loop.
+private final class SSEHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+    let head: EventLoopPromise<Int>
+    let continuation: AsyncStream<SSEEvent>.Continuation
+    var pending = ""
+    var status = 0
+    var isEventStream = false
+
+    init(head: EventLoopPromise<Int>, continuation: AsyncStream<SSEEvent>.Continuation) {
+        self.head = head
+        self.continuation = continuation
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let response):
+            status = Int(response.status.code)
+            isEventStream = response.headers["Content-Type"].first?.hasPrefix("text/event-stream") == true
+            head.succeed(status)
+        case .body(let buffer):
+            pending += String(buffer: buffer)
+            if !isEventStream { return }
+            while let range = pending.range(of: "\n\n") {
+                let block = String(pending[..<range.lowerBound])
+                pending.removeSubrange(..<range.upperBound)
+                continuation.yield(Self.parse(block))
+            }
+        case .end:
+            if !isEventStream { continuation.yield(SSEEvent(data: pending, comments: [:])) }
+            continuation.finish()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        head.fail(Failure("connection closed before a response"))
+        continuation.finish()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        head.fail(error)
+        continuation.finish()
+        context.close(promise: nil)
+    }
+
+    static func parse(_ block: String) -> SSEEvent {
+        var event = SSEEvent(data: "", comments: [:])
+        var data: [String] = []
+        for line in block.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix(":") {
+                let comment = line.dropFirst()
+                if let colon = comment.range(of: ": ") {
+                    event.comments[String(comment[..<colon.lowerBound])] = String(comment[colon.upperBound...])
+                }
+            } else if line.hasPrefix("data: ") {
+                data.append(String(line.dropFirst(6)))
+            } else if line.hasPrefix("id: ") {
+                event.id = String(line.dropFirst(4))
+            } else if line.hasPrefix("event: ") {
+                event.event = String(line.dropFirst(7))
+            }
+        }
+        event.data = data.joined(separator: "\n")
+        return event
+    }
+}
+
+/// An MQTT 5 API on `/path`: POST, SSE (headers and metadata as comments), WebSocket and HTTP
+/// GET, in front of the broker at `port` with the given shared configuration (JSON).
+func mqttDefinition(id: String, port: Int, shared: String, sseQoS: String = "auto", getQoS: String = "auto") -> String {
+    """
+    id: \(id)
+    name: \(id)
+    definitionVersion: 4.0.0
+    type: message
+    listeners:
+      - type: http
+        paths: [{path: /\(id)}]
+        entrypoints:
+          - {type: http-post, qos: auto, configuration: {requestHeadersToMessage: true}}
+          - {type: sse, qos: \(sseQoS), configuration: {heartbeatIntervalInMs: 2000, headersAsComment: true, metadataAsComment: true}}
+          - {type: websocket, qos: auto}
+          - {type: http-get, qos: \(getQoS), configuration: {messagesLimitCount: 1, messagesLimitDurationMs: 1500, headersInPayload: true, metadataInPayload: true}}
+    endpointGroups:
+      - name: mqtt
+        type: mqtt5
+        sharedConfiguration: \(shared)
+        endpoints:
+          - name: broker
+            type: mqtt5
+            inheritConfiguration: true
+            configuration: {serverHost: 127.0.0.1, serverPort: \(port)}
+    plans: [{name: open, security: {type: key-less}}]
+    """
+}
+
+/// A whole HTTP GET on its own connection (the test client serialises requests on one).
+func httpGet(port: Int, path: String, headers: [(String, String)]) async throws -> (status: Int, body: String) {
+    let client = try await SSEClient.connect(port: port, path: path, headers: headers)
+    var body = ""
+    for await event in client.events { body += event.data }
+    return (client.status, body)
+}
+
+extension TestClientProtocol {
+    /// POSTs `body` with extra headers; returns the status and the body text.
+    func post(_ path: String, _ body: String, headers: [(String, String)] = []) async throws -> (status: Int, body: String) {
+        var fields = HTTPFields()
+        for (name, value) in headers { fields[HTTPField.Name(name)!] = value }
+        fields[.accept] = "application/json"
+        let response = try await execute(uri: path, method: .post, headers: fields, body: ByteBuffer(string: body))
+        return (Int(response.status.code), String(buffer: response.body))
+    }
+}
