@@ -158,6 +158,28 @@ import Testing
         }
     }
 
+    @Test func aReturningClientResumesItsSessionAndGetsWhatWasQueued() async throws {
+        let broker = try MosquittoServer(port: 18886)
+        let shared = "{sessionExpiryInterval: 300, producer: {enabled: true, topic: news}, consumer: {enabled: true, topic: news}}"
+        try await withGateway([mqttDefinition(id: "news", port: broker.port, shared: shared)]) { port, client in
+            let first = try await SSEClient.connect(port: port, path: "/news", identifier: "reader")
+            #expect(try await client.post("/news", "while connected").status == 202)
+            #expect(try await first.nextMessage().data == "while connected")
+            await first.close()
+            // The gateway sees the client gone at its next heartbeat writes and ends the
+            // subscriber's MQTT connection; its session stays on the broker.
+            let gone = try await withTimeout(.seconds(12), "the subscriber's disconnect") {
+                while !broker.log.contains("Received DISCONNECT from sluice-") { try await Task.sleep(for: .milliseconds(50)) }
+                return true
+            }
+            #expect(gone)
+            #expect(try await client.post("/news", "while away").status == 202)
+            let back = try await SSEClient.connect(port: port, path: "/news", identifier: "reader")
+            #expect(try await back.nextMessage().data == "while away")
+            await back.close()
+        }
+    }
+
     @Test func passwordListenerRefusesTheWrongPasswordWithTheReason() async throws {
         let broker = try MosquittoServer(port: 18866)
         func shared(_ password: String) -> String {

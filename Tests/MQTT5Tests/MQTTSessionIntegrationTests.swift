@@ -157,6 +157,30 @@ struct MQTTSessionIntegrationTests {
         #expect(session.closeError == nil)
     }
 
+    @Test func manuallyAcknowledgedMessagesAreRedeliveredUntilAcknowledged() async throws {
+        let broker = try RestartableMosquitto(port: 18912, persistence: false)
+        let first = try await MQTTSession.connect(configuration: Self.configuration(port: 18912, clientID: "manual-ack"), retry: Self.retry)
+        let subscription = try await first.subscribe("manual/#", options: Self.qos1, acknowledgement: .manual)
+        try broker.publish("manual/a", "acknowledged")
+        try broker.publish("manual/a", "left unacknowledged")
+        let received = try await subscription.collect(2)
+        #expect(received.map { String(buffer: $0.payload) } == ["acknowledged", "left unacknowledged"])
+        #expect(received.allSatisfy { $0.needsAcknowledgement })
+        received[0].acknowledge()
+        received[0].acknowledge()  // a second call does nothing
+        #expect(await eventually { broker.logLines(containing: "Received PUBACK from manual-ack") == 1 })
+        await first.disconnect()  // the session (expiry 300 s) keeps the unacknowledged message
+
+        let second = try await MQTTSession.connect(configuration: Self.configuration(port: 18912, clientID: "manual-ack"), retry: Self.retry)
+        #expect(second.connectionInfo?.sessionPresent == true)
+        let again = try await second.subscribe("manual/#", options: Self.qos1, acknowledgement: .manual)
+        let redelivered = try await again.collect(1)
+        #expect(redelivered.map { String(buffer: $0.payload) } == ["left unacknowledged"])
+        redelivered[0].acknowledge()
+        #expect(await eventually { broker.logLines(containing: "Received PUBACK from manual-ack") == 2 })
+        await second.disconnect()
+    }
+
     @Test func subscriptionIsRestoredWhenBrokerLostTheSession() async throws {
         let broker = try RestartableMosquitto(port: 18901, persistence: false)
         let session = try await MQTTSession.connect(configuration: Self.configuration(port: 18901, clientID: "lost-sub"), retry: Self.retry)

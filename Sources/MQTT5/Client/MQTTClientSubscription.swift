@@ -8,6 +8,8 @@ public struct MQTTMessage: Sendable, Hashable {
     public var qos: MQTTQoS
     public var retain: Bool
     public var properties: MQTTProperties
+    /// Set for a QoS 1/2 message of a ``MQTTAcknowledgementMode/manual`` subscription.
+    var acknowledger: MQTTAcknowledger?
 
     public init(_ publish: MQTTPublishPacket) {
         self.topic = publish.topicName
@@ -16,6 +18,47 @@ public struct MQTTMessage: Sendable, Hashable {
         self.retain = publish.retain
         self.properties = publish.properties
     }
+
+    /// Whether the broker waits for ``acknowledge()`` before it counts the message as delivered.
+    public var needsAcknowledgement: Bool { self.acknowledger != nil }
+
+    /// Sends the PUBACK (QoS 1) or PUBREC (QoS 2) of a message of a manually acknowledged
+    /// subscription; does nothing otherwise, and nothing the second time. Acknowledge messages in
+    /// the order they arrived (MQTT 5 §4.6). A message whose session was lost meanwhile is not
+    /// acknowledged: the broker forgot it.
+    public func acknowledge() {
+        self.acknowledger?.acknowledge()
+    }
+}
+
+/// When a subscription's QoS 1/2 messages are acknowledged to the broker.
+public enum MQTTAcknowledgementMode: Sendable, Hashable {
+    /// When the message enters the subscription's buffer.
+    case onReceipt
+    /// When the reader calls ``MQTTMessage/acknowledge()``: a message the reader never
+    /// acknowledges stays unacknowledged, and the broker redelivers it to the session.
+    case manual
+}
+
+/// Acknowledges one received message once. Compared by identity.
+final class MQTTAcknowledger: Sendable, Hashable {
+    private let action: @Sendable () -> Void
+    private let done = NIOLockedValueBox(false)
+
+    init(_ action: @escaping @Sendable () -> Void) {
+        self.action = action
+    }
+
+    func acknowledge() {
+        let first = self.done.withLockedValue { done in
+            defer { done = true }
+            return !done
+        }
+        if first { self.action() }
+    }
+
+    static func == (lhs: MQTTAcknowledger, rhs: MQTTAcknowledger) -> Bool { lhs === rhs }
+    func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 }
 
 /// The received messages of one subscription, pulled as an `AsyncSequence`.

@@ -28,6 +28,7 @@ final class MQTTConnectionCore {
     private struct RegisteredSubscription {
         var topicFilter: String
         var buffer: MQTTSubscriptionBuffer
+        var acknowledgement: MQTTAcknowledgementMode = .onReceipt
     }
 
     /// An incoming message waiting for room in a subscription buffer.
@@ -57,6 +58,9 @@ final class MQTTConnectionCore {
     /// Incoming publishes waiting for room in a subscription buffer (not yet acknowledged).
     private var parked: [Parked] = []
     private var readPaused = false
+    /// Counts sessions: a CONNACK without Session Present starts a new one, and packet
+    /// identifiers of the old one name nothing any more.
+    private var sessionEpoch: UInt64 = 0
     /// Everything is over: buffers finished, promises completed, `onFinished` called.
     private(set) var isFinished = false
 
@@ -148,7 +152,9 @@ final class MQTTConnectionCore {
         return promise.futureResult
     }
 
-    func subscribe(token: UInt64, _ subscription: MQTTSubscription, properties: MQTTProperties) -> EventLoopFuture<MQTTClientSubscription> {
+    func subscribe(
+        token: UInt64, _ subscription: MQTTSubscription, properties: MQTTProperties, acknowledgement: MQTTAcknowledgementMode = .onReceipt
+    ) -> EventLoopFuture<MQTTClientSubscription> {
         let promise = self.eventLoop.makePromise(of: MQTTClientSubscription.self)
         self.nextSubscriptionIdentifier += 1
         let identifier = self.nextSubscriptionIdentifier
@@ -161,9 +167,10 @@ final class MQTTConnectionCore {
         let buffer = MQTTSubscriptionBuffer(capacity: self.subscriptionBufferSize) {
             bound.eventLoop.execute { bound.value.drainParked() }
         }
-        self.subscriptions[identifier] = RegisteredSubscription(topicFilter: subscription.topicFilter, buffer: buffer)
+        self.subscriptions[identifier] = RegisteredSubscription(topicFilter: subscription.topicFilter, buffer: buffer, acknowledgement: acknowledgement)
         self.subscribePromises[token] = (promise, identifier, subscription.topicFilter)
         self.run(self.stateMachine.subscribeRequested(token: token, subscriptions: [subscription], properties: properties))
+        self.drainParked()  // messages of a resumed session that waited for their subscription
         return promise.futureResult
     }
 
@@ -213,6 +220,7 @@ final class MQTTConnectionCore {
                 // Parked messages of an earlier connection: the broker forgot them, and their
                 // packet identifiers may be reused by new messages. Deliver, never acknowledge.
                 for index in self.parked.indices { self.parked[index].acknowledge = false }
+                self.sessionEpoch += 1
             }
             self.onConnected?(info)
         case .connectFailed(let error):
@@ -267,7 +275,10 @@ final class MQTTConnectionCore {
             let parked = Parked(publish: publish, acknowledge: true)
             if self.parked.isEmpty && self.tryDeliver(parked) { return }
             self.parked.append(parked)
-            self.readPaused = true
+            // Full buffers slow the broker down. Messages waiting for a first subscription (a
+            // resumed session's queue, sent right after CONNACK) must not stop the SUBACK from
+            // being read; the broker's in-flight window (our Receive Maximum) bounds them.
+            if !self.subscriptions.isEmpty { self.readPaused = true }
         case .authReceived(let auth):
             if let response = self.authHook?(auth) {
                 self.run(self.stateMachine.authResponse(response))
@@ -304,26 +315,44 @@ final class MQTTConnectionCore {
 
     /// Offers a message to every subscription it belongs to if all have room, then accepts
     /// (acknowledges) it. Returns false, delivering nothing, if one of them is full.
+    /// A message for a single manually acknowledged subscription is acknowledged by its reader
+    /// instead (``MQTTMessage/acknowledge()``).
+    /// A QoS 1/2 message that arrives before any subscription exists (a resumed session's queue)
+    /// waits, unacknowledged, for one.
     private func tryDeliver(_ parked: Parked) -> Bool {
         let publish = parked.publish
+        if self.subscriptions.isEmpty && publish.qos != .atMostOnce && parked.acknowledge { return false }
         let targets = self.targets(of: publish)
-        guard targets.allSatisfy({ $0.hasRoom() }) else { return false }
-        let message = MQTTMessage(publish)
-        for target in targets { _ = target.offer(message) }
-        if parked.acknowledge, publish.qos != .atMostOnce, let id = publish.packetIdentifier {
+        guard targets.allSatisfy({ $0.buffer.hasRoom() }) else { return false }
+        var message = MQTTMessage(publish)
+        let acknowledges = parked.acknowledge && publish.qos != .atMostOnce
+        if acknowledges, let id = publish.packetIdentifier, targets.count == 1, targets[0].acknowledgement == .manual {
+            let bound = NIOLoopBound(self, eventLoop: self.eventLoop)
+            let epoch = self.sessionEpoch
+            message.acknowledger = MQTTAcknowledger {
+                bound.eventLoop.execute { bound.value.acknowledgeManually(id, epoch: epoch) }
+            }
+            for target in targets { _ = target.buffer.offer(message) }
+            return true
+        }
+        for target in targets { _ = target.buffer.offer(message) }
+        if acknowledges, let id = publish.packetIdentifier {
             self.run(self.stateMachine.incomingPublishAccepted(packetIdentifier: id))
         }
         return true
     }
 
-    private func targets(of publish: MQTTPublishPacket) -> [MQTTSubscriptionBuffer] {
-        let identifiers = publish.properties.subscriptionIdentifiers
-        if !identifiers.isEmpty {
-            return identifiers.compactMap { self.subscriptions[$0]?.buffer }
-        }
-        return self.subscriptions.values
-            .filter { MQTTTopic.filter($0.topicFilter, matches: publish.topicName) }
-            .map(\.buffer)
+    private func acknowledgeManually(_ packetIdentifier: UInt16, epoch: UInt64) {
+        guard epoch == self.sessionEpoch else { return }
+        self.run(self.stateMachine.incomingPublishAccepted(packetIdentifier: packetIdentifier))
+    }
+
+    /// The subscriptions a message belongs to: by its Subscription Identifiers, else (a server
+    /// without them, or identifiers of an earlier session's subscriptions) by topic filter.
+    private func targets(of publish: MQTTPublishPacket) -> [RegisteredSubscription] {
+        let byIdentifier = publish.properties.subscriptionIdentifiers.compactMap { self.subscriptions[$0] }
+        if !byIdentifier.isEmpty { return byIdentifier }
+        return self.subscriptions.values.filter { MQTTTopic.filter($0.topicFilter, matches: publish.topicName) }
     }
 
     fileprivate func drainParked() {

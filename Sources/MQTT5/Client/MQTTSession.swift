@@ -133,17 +133,20 @@ public final class MQTTSession: Sendable {
 
     /// Subscribes to one topic filter and returns its message sequence once SUBACK granted it.
     /// The subscription is part of the session: it is made again if the broker loses the
-    /// session. Throws `.subscribeFailed` with the SUBACK reason code when refused.
+    /// session. With `acknowledgement: .manual` each QoS 1/2 message is acknowledged when the
+    /// reader calls ``MQTTMessage/acknowledge()``. Throws `.subscribeFailed` with the SUBACK
+    /// reason code when refused.
     public func subscribe(
         _ topicFilter: String,
         options: MQTTSubscriptionOptions = MQTTSubscriptionOptions(),
-        properties: MQTTProperties = MQTTProperties()
+        properties: MQTTProperties = MQTTProperties(),
+        acknowledgement: MQTTAcknowledgementMode = .onReceipt
     ) async throws(MQTTClientError) -> MQTTClientSubscription {
         let subscription = MQTTSubscription(topicFilter: topicFilter, options: options)
         let token = self.tokens.next()
         let driver = self.driver
         return try await self.wait(token: token, self.eventLoop.flatSubmit {
-            driver.value.core.subscribe(token: token, subscription, properties: properties)
+            driver.value.core.subscribe(token: token, subscription, properties: properties, acknowledgement: acknowledgement)
         })
     }
 

@@ -177,7 +177,12 @@ public final class MQTT5Connector: EndpointConnector {
         let filter = "$share/\(request.clientIdentifier)/\(consumer.topic)"
         let subscription: MQTTClientSubscription
         do {
-            subscription = try await session.subscribe(filter, options: MQTTSubscriptionOptions(maximumQoS: .atLeastOnce))
+            // Under a QoS that acknowledges (everything but none), the broker gets the PUBACK when
+            // the entrypoint acknowledges the message (after the client has it, for auto and
+            // at-least-once); until then it redelivers to the session.
+            subscription = try await session.subscribe(
+                filter, options: MQTTSubscriptionOptions(maximumQoS: .atLeastOnce),
+                acknowledgement: request.qos == .none ? .onReceipt : .manual)
         } catch {
             throw GatewayError(mqtt: error)
         }
@@ -339,7 +344,8 @@ struct MQTT5Messages: AsyncSequence, Sendable {
             if let contentType = message.properties.contentType { metadata["contentType"] = .string(contentType) }
             if let expiry = message.properties.messageExpiryInterval { metadata["messageExpiryInterval"] = .integer(Int(expiry)) }
             if let responseTopic = message.properties.responseTopic { metadata["responseTopic"] = .string(responseTopic) }
-            return Message(content: message.payload, headers: headers, metadata: metadata)
+            let acknowledgement = message.needsAcknowledgement ? MessageAcknowledgement { message.acknowledge() } : nil
+            return Message(content: message.payload, headers: headers, metadata: metadata, acknowledgement: acknowledgement)
         }
     }
 }
