@@ -188,8 +188,16 @@ import Testing
         let good = mqttDefinition(id: "good", port: broker.passwordPort, shared: shared(MosquittoServer.password))
         let bad = mqttDefinition(id: "bad", port: broker.passwordPort, shared: shared("not-the-password"))
         let anonymous = mqttDefinition(id: "anonymous", port: broker.passwordPort, shared: "{reconnectAttempts: 0, producer: {enabled: true, topic: p}}")
-        try await withGateway([good, bad, anonymous]) { port, client in
+        let readOnly = mqttDefinition(
+            id: "read-only", port: broker.passwordPort,
+            shared: shared(MosquittoServer.password).replacingOccurrences(of: "topic: p}, consumer: {enabled: true, topic: p}", with: "topic: readonly/x}"))
+        try await withGateway([good, bad, anonymous, readOnly]) { port, client in
             #expect(try await client.post("/good", "with the right password").status == 202)
+
+            // The broker refuses the message (PUBACK 0x87): never a 202.
+            let refusedMessage = try await client.post("/read-only", "not allowed here")
+            #expect(refusedMessage.status == 500)
+            #expect(refusedMessage.body.contains("Endpoint unknown error") && refusedMessage.body.contains("Not authorized (0x87)"), "\(refusedMessage.body)")
 
             let refused = try await client.post("/bad", "with a wrong password")
             #expect(refused.status == 500)

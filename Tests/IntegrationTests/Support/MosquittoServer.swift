@@ -32,6 +32,15 @@ final class MosquittoServer: @unchecked Sendable {
             throw Failure("cannot create \(passwordFile)")
         }
         try run("mosquitto_passwd", ["-b", passwordFile, Self.user, Self.password])
+        // On the password listener the user may use `p`, only read `readonly/#` and only write
+        // `writeonly/#` (Mosquitto grants every SUBSCRIBE and checks reading at delivery).
+        let aclFile = directory.appendingPathComponent("acl").path
+        try """
+            user \(Self.user)
+            topic readwrite p
+            topic read readonly/#
+            topic write writeonly/#
+            """.write(toFile: aclFile, atomically: true, encoding: .utf8)
         let tls = """
             cafile \(certificates.caCertificate)
             certfile \(certificates.serverCertificate)
@@ -55,6 +64,7 @@ final class MosquittoServer: @unchecked Sendable {
             listener \(port + 1) 127.0.0.1
             allow_anonymous false
             password_file \(passwordFile)
+            acl_file \(aclFile)
 
             listener \(port + 2) 127.0.0.1
             allow_anonymous false
