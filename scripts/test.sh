@@ -20,6 +20,7 @@ grep -q "Build complete" "$build_log" || { echo "test: the build failed" >&2; ta
 
 echo "test: validating the examples"
 "$(swift build --show-bin-path)/sluice" validate examples
+"$(swift build --show-bin-path)/sluice" validate examples/*.example
 
 echo "test: running the tests"
 swift test --skip-build "$@"
