@@ -62,6 +62,11 @@ sluice_start() {
     code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data ready "$ready_url" 2>/dev/null || true)
     [ "$code" = 202 ] && return 0
     kill -0 "$SLUICE_PID" 2>/dev/null || { tail -20 "$OUT/sluice.log" >&2; log "Sluice exited at start"; exit 1; }
+    if grep -q "API definition refused" "$OUT/sluice.log"; then
+      grep "API definition refused" "$OUT/sluice.log" >&2
+      log "Sluice refused the bench's API definition"
+      exit 1
+    fi
     sleep 0.2
   done
   tail -20 "$OUT/sluice.log" >&2

@@ -35,6 +35,16 @@ mosquitto_start() {
   exit 1
 }
 
+# Restarts Mosquitto if it died since the previous workload (noted in the table's notes).
+mosquitto_ensure() {
+  if [ -n "$MOSQUITTO_PID" ] && ! kill -0 "$MOSQUITTO_PID" 2>/dev/null; then
+    wait "$MOSQUITTO_PID" 2>/dev/null && status=0 || status=$?
+    note "Mosquitto exited (status $status) before $1; restarted"
+    MOSQUITTO_PID=""
+    mosquitto_start
+  fi
+}
+
 mosquitto_stop() {
   [ -n "$MOSQUITTO_PID" ] || return 0
   kill -TERM "$MOSQUITTO_PID" 2>/dev/null || true

@@ -53,6 +53,7 @@ endpointGroups:
     endpoints:
       - name: mosquitto
         type: mqtt5
+        inheritConfiguration: true
         configuration: {serverHost: 127.0.0.1, serverPort: $MOSQUITTO_PORT}
 plans: [{name: open, security: {type: key-less}, status: published}]
 EOF
@@ -69,6 +70,7 @@ mqtt5_down() {
 mqtt_post() {
   local connections=$1 name=mqtt-post-$1
   local base="$OUT/$name.baseline.txt" sl="$OUT/$name.sluice.txt" log_before
+  mosquitto_ensure "$name"
   log "$name: baseline: libmosquitto, $connections connections, QoS 1 sequential, ${PUBLISH_DURATION}s"
   "$TOOLS/mqttpub" --port "$MOSQUITTO_PORT" --topic "$MQTT_TOPIC" --connections "$connections" \
     --duration "$PUBLISH_DURATION" --warmup "$WARMUP" --size "$MQTT_MESSAGE_SIZE" --qos 1 \
@@ -110,6 +112,7 @@ mqtt_sse() {
   local base="$OUT/$name.baseline.txt" sl="$OUT/$name.sluice.txt" log_before
   local common=(--subscribers "$subscribers" --rate "$rate" --duration "$FANOUT_DURATION" --size "$MQTT_MESSAGE_SIZE"
     --broker-port "$MOSQUITTO_PORT" --topic "$MQTT_TOPIC" --pub-qos 1 --drain "$DRAIN")
+  mosquitto_ensure "$name"
   log "$name: baseline: $subscribers libmosquitto subscribers (QoS $MQTT_SUB_QOS), $rate msg/s for ${FANOUT_DURATION}s"
   "$TOOLS/fanout" --mode mqtt "${common[@]}" --sub-qos "$MQTT_SUB_QOS" --share 1 \
     --watch broker="$MOSQUITTO_PID" >"$base" 2>"$base.err" || note "$name: the baseline tool failed: $(tail -1 "$base.err")"
