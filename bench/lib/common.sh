@@ -44,6 +44,15 @@ resolve_sluice() {
   SLUICE_BIN="$REPO/.build/release/sluice"
 }
 
+# The commit the Sluice binary was most likely built from: the checkout that holds it.
+sluice_revision() {
+  local dir
+  dir=$(cd "$(dirname "$SLUICE_BIN")" && pwd -P)
+  while [ "$dir" != / ] && [ ! -e "$dir/.git" ]; do dir=$(dirname "$dir"); done
+  [ -e "$dir/.git" ] || dir=$REPO
+  git -C "$dir" rev-parse --short HEAD 2>/dev/null || echo '?'
+}
+
 # ---------- processes ----------
 
 SLUICE_PID=""
