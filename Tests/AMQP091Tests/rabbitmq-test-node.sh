@@ -5,7 +5,10 @@
 #   rabbitmq-test-node.sh stop  <dir>
 #
 # Everything (HOME with .erlang.cookie, config, mnesia, logs, pid file) lives
-# under <dir>. Node name sluicetest@localhost, distribution port 25673.
+# under <dir>. Node name sluicetest@localhost, distribution port 25673, unless
+# RABBITMQ_TEST_NODENAME / RABBITMQ_TEST_DIST_PORT say otherwise; the lines of
+# <dir>/extra.conf (listeners, TLS, ...) are appended to the configuration, and
+# <dir>/setup.sh (if present) runs with rabbitmqctl on PATH once the node is up.
 set -u
 cmd=${1:?start|stop}
 dir=${2:?directory}
@@ -14,12 +17,12 @@ RMQ_BIN=/usr/lib/rabbitmq/bin
 
 setenv() {
     export HOME="$dir/home"
-    export RABBITMQ_NODENAME=sluicetest@localhost
+    export RABBITMQ_NODENAME=${RABBITMQ_TEST_NODENAME:-sluicetest@localhost}
     export RABBITMQ_CONFIG_FILE="$dir/rabbitmq"
     export RABBITMQ_MNESIA_BASE="$dir/mnesia"
     export RABBITMQ_LOG_BASE="$dir/log"
     export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
-    export RABBITMQ_DIST_PORT=25673
+    export RABBITMQ_DIST_PORT=${RABBITMQ_TEST_DIST_PORT:-25673}
     export RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
     export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
 }
@@ -47,6 +50,7 @@ vm_memory_high_watermark.absolute = 512MiB
 disk_free_limit.absolute = 100MB
 distribution.listener.interface = 127.0.0.1
 CONF
+    if [ -f "$dir/extra.conf" ]; then cat "$dir/extra.conf" >> "$dir/rabbitmq.conf"; fi
     nohup "$RMQ_BIN/rabbitmq-server" > "$dir/log/console.log" 2>&1 < /dev/null &
     echo $! > "$dir/launcher.pid"
     deadline=$(( $(date +%s) + 120 ))
@@ -67,6 +71,9 @@ CONF
         fi
         sleep 1
     done
+    if [ -f "$dir/setup.sh" ]; then
+        PATH="$RMQ_BIN:$PATH" bash "$dir/setup.sh" >> "$dir/log/console.log" 2>&1 || { echo "setup.sh failed" >&2; tail -20 "$dir/log/console.log" >&2; exit 1; }
+    fi
     exit 0
     ;;
 stop)

@@ -262,11 +262,19 @@ import Testing
         let withoutCertificate = mqttDefinition(
             id: "no-cert", port: broker.mutualTLSPort,
             shared: "{reconnectAttempts: 0, security: {ssl: {\(trust)}}, producer: {enabled: true, topic: m}}")
-        try await withGateway([withCertificate, withoutCertificate]) { port, client in
+        // The same with a PKCS12 key store and a JKS trust store (read by Sluice, not NIOSSL).
+        let pkcs12 = try certificates.clientPKCS12(password: "p12-secret")
+        let jks = try certificates.caJKS(password: "jks-secret")
+        let withStores = mqttDefinition(
+            id: "mtls-stores", port: broker.mutualTLSPort,
+            shared: "{reconnectAttempts: 0, security: {ssl: {trustStore: {type: JKS, path: \"\(jks)\", password: jks-secret}, keyStore: {type: PKCS12, path: \"\(pkcs12)\", password: p12-secret}}}, producer: {enabled: true, topic: m}}")
+        try await withGateway([withCertificate, withoutCertificate, withStores]) { port, client in
             let sse = try await SSEClient.connect(port: port, path: "/mtls", identifier: "m")
             #expect(sse.status == 200)
             #expect(try await client.post("/mtls", "mutual").status == 202)
             #expect(try await sse.nextMessage().data == "mutual")
+            #expect(try await client.post("/mtls-stores", "from PKCS12 and JKS stores").status == 202)
+            #expect(try await sse.nextMessage().data == "from PKCS12 and JKS stores")
             let refused = try await client.post("/no-cert", "no certificate")
             #expect(refused.status == 500)
             #expect(refused.body.contains("Endpoint connection failed"))

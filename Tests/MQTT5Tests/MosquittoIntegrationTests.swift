@@ -251,8 +251,9 @@ struct MosquittoIntegrationTests {
             } catch let error as MQTTClientError {
                 #expect(error.kind == .connectionFailed || error.kind == .connectTimeout, "\(error)")
             }
-            // Never a hang: the connect timeout (3 s) bounds it, with room for a loaded machine.
-            #expect(ContinuousClock.now - start < .seconds(10))
+            // Never a hang: the connect timeout (3 s) bounds it. The bound is loose because the
+            // whole suite shares two cores with tests that block threads making fixtures.
+            #expect(ContinuousClock.now - start < .seconds(60))
         }
     }
 
@@ -270,8 +271,9 @@ struct MosquittoIntegrationTests {
             } catch let error as MQTTClientError {
                 #expect(error.kind == .tlsFailure || error.kind == .connectionClosed || error.kind == .connectTimeout, "\(error)")
             }
-            // Never a hang: the connect timeout (3 s) bounds it, with room for a loaded machine.
-            #expect(ContinuousClock.now - start < .seconds(10))
+            // Never a hang: the connect timeout (3 s) bounds it. The bound is loose because the
+            // whole suite shares two cores with tests that block threads making fixtures.
+            #expect(ContinuousClock.now - start < .seconds(60))
         }
     }
 

@@ -6,7 +6,8 @@ import Testing
 @testable import SluiceEndpoints
 
 /// The common store model read from configuration and turned into NIOSSL settings, against stores
-/// made by `openssl` (PEM, encrypted PEM keys; PKCS12 is refused until Sluice reads it itself).
+/// made by `openssl` (PEM, encrypted PEM keys, PKCS12) and `keytool` (JKS), read by Sluice's own
+/// readers for JKS and PKCS12 (never by NIOSSL's PKCS12 bundle).
 @Suite struct NIOSSLStoresTests {
     /// A certificate authority, a client certificate signed by it, and stores made from them.
     final class Material: Sendable {
@@ -90,17 +91,73 @@ import Testing
         }
     }
 
-    @Test(arguments: ["client.p12", "trust.p12"])
-    func pkcs12StoresAreRefusedUntilSluiceReadsThemItself(file: String) throws {
+    @Test func pkcs12KeyAndTrustStoresMapToNIOSSL() throws {
+        let material = try Material()
+        let both = try Self.configuration([
+            "keyStore": ["type": "PKCS12", "path": .string(material.path("client.p12")), "password": "store-secret"],
+            "trustStore": ["type": "PKCS12", "path": .string(material.path("trust.p12")), "password": "store-secret"],
+        ])
+        #expect(both.certificateChain.count == 1)
+        #expect(both.privateKey != nil)
+        guard case .certificates(let roots)? = both.trustRoots else {
+            Issue.record("expected the trust store's certificates")
+            return
+        }
+        #expect(roots.count == 1)
+        // Inline, base64.
+        let inline = try Data(contentsOf: URL(fileURLWithPath: material.path("client.p12"))).base64EncodedString()
+        #expect(try Self.configuration(["keyStore": ["type": "PKCS12", "content": .string(inline), "password": "store-secret"]]).privateKey != nil)
+    }
+
+    @Test func pkcs12ProblemsAreClearErrorsWithoutThePassword() throws {
         let material = try Material()
         do {
-            _ = try Self.configuration(["keyStore": ["type": "PKCS12", "path": .string(material.path(file)), "password": "store-secret"]])
-            Issue.record("PKCS12 must be refused, not handed to NIOSSL")
+            _ = try Self.configuration(["keyStore": ["type": "PKCS12", "path": .string(material.path("client.p12")), "password": "wrong-secret"]])
+            Issue.record("a wrong store password must fail")
         } catch {
-            #expect(error.description.contains("PKCS12 key stores are not supported"))
+            #expect(error.description.contains("password"))
+            #expect(!error.description.contains("wrong-secret"))
         }
-        #expect(throws: NIOSSLStores.StoreError.self) {
-            try Self.configuration(["trustStore": ["type": "PKCS12", "path": .string(material.path(file)), "password": "store-secret"]])
+        do {
+            // A trust store has no key: as a key store it is refused, never handed to NIOSSL.
+            _ = try Self.configuration(["keyStore": ["type": "PKCS12", "path": .string(material.path("trust.p12")), "password": "store-secret"]])
+            Issue.record("a store without a key must fail as a key store")
+        } catch {
+            #expect(error.description.contains("holds no private key"))
+        }
+    }
+
+    @Test func jksKeyAndTrustStoresMapToNIOSSL() throws {
+        let material = try Material()
+        let keytool = "/usr/bin/keytool"
+        try #require(FileManager.default.isExecutableFile(atPath: keytool), "keytool is missing: apt-get install openjdk-17-jre-headless")
+        func keytoolRun(_ arguments: String...) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: keytool)
+            process.arguments = arguments
+            process.standardError = FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            try #require(process.terminationStatus == 0, "keytool \(arguments.joined(separator: " ")) failed")
+        }
+        try keytoolRun(
+            "-importkeystore", "-srckeystore", material.path("client.p12"), "-srcstoretype", "PKCS12", "-srcstorepass", "store-secret",
+            "-destkeystore", material.path("client.jks"), "-deststoretype", "JKS", "-deststorepass", "jks-secret", "-destkeypass", "jks-secret", "-noprompt")
+        try keytoolRun(
+            "-importcert", "-noprompt", "-alias", "ca", "-file", material.path("ca.pem"), "-keystore", material.path("trust.jks"),
+            "-storetype", "JKS", "-storepass", "jks-secret")
+        let configuration = try Self.configuration([
+            "keyStore": ["type": "JKS", "path": .string(material.path("client.jks")), "password": "jks-secret"],
+            "trustStore": ["type": "JKS", "path": .string(material.path("trust.jks")), "password": "jks-secret"],
+        ])
+        #expect(configuration.certificateChain.count == 1)
+        #expect(configuration.privateKey != nil)
+        do {
+            _ = try Self.configuration(["trustStore": ["type": "JKS", "path": .string(material.path("trust.jks")), "password": "not-the-one"]])
+            Issue.record("a wrong JKS password must fail")
+        } catch {
+            #expect(!error.description.contains("not-the-one"))
         }
     }
 

@@ -13,7 +13,7 @@ public enum TestProcesses {
     /// (the test process blocks or ignores SIGTERM, and a child started by `Process` would
     /// inherit that and never see a graceful stop), without the test process's descriptors,
     /// stdout and stderr appended to `output`.
-    public static func spawn(_ arguments: [String], output: String) throws -> pid_t {
+    public static func spawn(_ arguments: [String], output: String, environment: [String: String] = [:]) throws -> pid_t {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -40,8 +40,11 @@ public enum TestProcesses {
 
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        let variables = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in envp { free(pointer) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ)
+        let result = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
         guard result == 0 else {
             throw SpawnError(description: "posix_spawn \(arguments[0]) failed: \(result)")
         }
@@ -58,6 +61,28 @@ public enum TestProcesses {
         while waitpid(pid, &status, WNOHANG) == 0 {
             if Date() > deadline { kill(pid, SIGKILL) }
             usleep(10_000)
+        }
+    }
+
+    /// Runs a command to its end, blocking the calling thread (see ``runDetached(_:environment:)``),
+    /// and returns its exit status and what it printed.
+    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-run-\(getpid())-\(UUID().uuidString.prefix(8)).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let pid = try spawn(arguments, output: log, environment: environment)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (exitStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    /// ``run(_:environment:)`` on a thread of its own, so that a long command (a broker's
+    /// start-up) never blocks the cooperative thread pool the tests run on.
+    public static func runDetached(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try run(arguments, environment: environment) })
+            }.start()
         }
     }
 

@@ -33,7 +33,10 @@ public enum NIOSSLStores {
             guard !certificates.isEmpty else { throw StoreError(description: "the PEM trust store \(describe(store.source)) holds no certificate") }
             return certificates
         case .jks, .pkcs12:
-            throw unsupported(store.type, "trust")
+            let contents = try readBundle(store.type, store.source, password: store.password, keyPassword: nil, what: "trust store")
+            let certificates = contents.certificates + contents.keyCertificateChain
+            guard !certificates.isEmpty else { throw StoreError(description: "the \(store.type.rawValue) trust store \(describe(store.source)) holds no certificate") }
+            return try Self.certificates(certificates, in: store.source)
         case .none:
             return []
         }
@@ -56,15 +59,45 @@ public enum NIOSSLStores {
             } catch {
                 throw StoreError(description: "the PEM private key \(describe(keySource)) cannot be read (wrong key password, or not a PEM key)")
             }
-        case .bundle(let type, _, _, _):
-            throw unsupported(type, "key")
+        case .bundle(let type, let source, let password, let keyPassword):
+            let contents = try readBundle(type, source, password: password, keyPassword: keyPassword, what: "key store")
+            guard let keyBytes = contents.privateKey, !contents.keyCertificateChain.isEmpty else {
+                throw StoreError(description: "the \(type.rawValue) key store \(describe(source)) holds no private key with its certificate")
+            }
+            let chain = try Self.certificates(contents.keyCertificateChain, in: source)
+            guard let key = try? NIOSSLPrivateKey(bytes: keyBytes, format: .der) else {
+                throw StoreError(description: "the private key in \(describe(source)) is of a kind TLS cannot use")
+            }
+            return (chain, key)
         }
     }
 
-    /// JKS and PKCS12 stores need Sluice's own readers (NIOSSL's PKCS12 bundle stops the process
-    /// on a store without a private key, so it is never given user files).
-    static func unsupported(_ type: TLSStores.StoreType, _ kind: String) -> StoreError {
-        StoreError(description: "\(type.rawValue) \(kind) stores are not supported by this endpoint yet: use PEM (openssl pkcs12 -in STORE -nodes converts one)")
+    /// JKS and PKCS12 stores are read by Sluice's own readers (`KeyStoreReader`): NIOSSL's PKCS12
+    /// bundle stops the process on a store without a private key, so it is never given user
+    /// files.
+    static func readBundle(
+        _ type: TLSStores.StoreType, _ source: TLSStores.Source, password: String?, keyPassword: String?, what: String
+    ) throws(StoreError) -> KeyStoreContents {
+        let bytes = try read(source, what: what, binary: true)
+        do {
+            switch type {
+            case .jks: return try KeyStoreReader.readJKS(bytes, password: password, keyPassword: keyPassword)
+            default: return try KeyStoreReader.readPKCS12(bytes, password: password, keyPassword: keyPassword)
+            }
+        } catch {
+            throw StoreError(description: "the \(type.rawValue) \(what) \(describe(source)) cannot be read: \(error.description)")
+        }
+    }
+
+    static func certificates(_ ders: [[UInt8]], in source: TLSStores.Source) throws(StoreError) -> [NIOSSLCertificate] {
+        var certificates: [NIOSSLCertificate] = []
+        for der in ders {
+            guard let certificate = try? NIOSSLCertificate(bytes: der, format: .der) else {
+                throw StoreError(description: "a certificate in \(describe(source)) cannot be read")
+            }
+            certificates.append(certificate)
+        }
+        return certificates
     }
 
     /// The store's bytes: a file's content, or inline content (text for PEM, base64 otherwise).

@@ -55,20 +55,14 @@ public final class MQTT5Connector: EndpointConnector {
     public let configuration: MQTT5EndpointConfiguration
     let names: MQTT5ClientNames
     private let state = Mutex(State())
+    /// The publishing session; a session that gave up is replaced on the next publish.
+    private let producerSession = SharedResource<MQTTSession> { $0.closeError == nil }
 
     private struct State {
         var tls: TLSConfiguration?
-        var tlsProblem: String?
-        var producer: ProducerState = .idle
         var slots: [String: Set<Int>] = [:]
         var subscribers: [ObjectIdentifier: MQTTSession] = [:]
         var closed = false
-    }
-
-    private enum ProducerState {
-        case idle
-        case connecting(Task<MQTTSession, any Error>)
-        case connected(MQTTSession)
     }
 
     init(settings: EndpointSettings) {
@@ -113,47 +107,9 @@ public final class MQTT5Connector: EndpointConnector {
         }
     }
 
-    /// The shared producer connection, connected on first use; a session that gave up is
-    /// replaced by a new one on the next publish.
+    /// The shared producer session, connected on first use with a fresh client id.
     private func producer() async throws -> MQTTSession {
-        enum Next {
-            case use(MQTTSession)
-            case await(Task<MQTTSession, any Error>)
-        }
-        let next: Next = try state.withLock { state in
-            if state.closed { throw GatewayError(.stopping, "The endpoint is closed") }
-            switch state.producer {
-            case .connected(let session) where session.closeError == nil:
-                return .use(session)
-            case .connecting(let task):
-                return .await(task)
-            case .idle, .connected:
-                let clientIdentifier = names.producer()
-                let task = Task { try await self.connect(clientIdentifier: clientIdentifier, cleanStart: true) }
-                state.producer = .connecting(task)
-                return .await(task)
-            }
-        }
-        switch next {
-        case .use(let session):
-            return session
-        case .await(let task):
-            do {
-                let session = try await task.value
-                let keep = state.withLock { state -> Bool in
-                    guard !state.closed else { return false }
-                    if case .connecting = state.producer { state.producer = .connected(session) }
-                    return true
-                }
-                if !keep { await session.disconnect() }
-                return session
-            } catch {
-                state.withLock { state in
-                    if case .connecting = state.producer { state.producer = .idle }
-                }
-                throw error
-            }
-        }
+        try await producerSession.get { try await self.connect(clientIdentifier: self.names.producer(), cleanStart: true) }
     }
 
     // MARK: Subscribe
@@ -196,22 +152,15 @@ public final class MQTT5Connector: EndpointConnector {
     // MARK: Close
 
     public func close() async {
-        let (producer, subscribers) = state.withLock { state -> (ProducerState, [MQTTSession]) in
+        let subscribers = state.withLock { state -> [MQTTSession] in
             state.closed = true
-            let producer = state.producer
-            state.producer = .idle
-            let subscribers = Array(state.subscribers.values)
-            state.subscribers = [:]
-            return (producer, subscribers)
+            defer { state.subscribers = [:] }
+            return Array(state.subscribers.values)
         }
         // The producer's id is never used again: its session ends with it.
         var endSession = MQTTProperties()
         endSession.sessionExpiryInterval = 0
-        switch producer {
-        case .connected(let session): await session.disconnect(properties: endSession)
-        case .connecting(let task): if let session = try? await task.value { await session.disconnect(properties: endSession) }
-        case .idle: break
-        }
+        await producerSession.close()?.disconnect(properties: endSession)
         await withTaskGroup(of: Void.self) { group in
             for session in subscribers { group.addTask { await session.disconnect() } }
         }

@@ -115,7 +115,7 @@ final class MosquittoServer: @unchecked Sendable {
     var logFile: String { directory.appendingPathComponent("mosquitto.log").path }
 
     static func which(_ tool: String) throws -> String {
-        for directory in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        for directory in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/opt/swift/usr/bin"] {
             let path = "\(directory)/\(tool)"
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }
@@ -176,6 +176,7 @@ struct Failure: Error, CustomStringConvertible {
 /// A CA, a server certificate for 127.0.0.1/localhost, a client certificate (CN `sluice`), and an
 /// unrelated CA, all made with openssl for one test.
 struct TestCertificates: Sendable {
+    let directory: URL
     let caCertificate: String
     let serverCertificate: String
     let serverKey: String
@@ -184,6 +185,7 @@ struct TestCertificates: Sendable {
     let otherCACertificate: String
 
     init(directory: URL) throws {
+        self.directory = directory
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
         caCertificate = path("ca.crt")
         serverCertificate = path("server.crt")
@@ -209,5 +211,20 @@ struct TestCertificates: Sendable {
                 "-days", "2", "-out", path("\(name).crt"),
             ] + (ext.map { ["-extfile", $0] } ?? []))
         }
+    }
+
+    /// The client certificate and key as a PKCS12 store (openssl's defaults: AES-256, PBKDF2).
+    func clientPKCS12(password: String) throws -> String {
+        let path = directory.appendingPathComponent("client.p12").path
+        try run("openssl", ["pkcs12", "-export", "-in", clientCertificate, "-inkey", clientKey, "-passout", "pass:\(password)", "-out", path])
+        return path
+    }
+
+    /// The CA certificate as a JKS trust store, made by keytool.
+    func caJKS(password: String) throws -> String {
+        let path = directory.appendingPathComponent("ca.jks").path
+        try? FileManager.default.removeItem(atPath: path)
+        try run("keytool", ["-importcert", "-noprompt", "-alias", "ca", "-file", caCertificate, "-keystore", path, "-storetype", "JKS", "-storepass", password])
+        return path
     }
 }

@@ -1,0 +1,177 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import SluiceCore
+import Synchronization
+import Testing
+
+/// The `rabbitmq` endpoint through the gateway's entrypoints against a real RabbitMQ node
+/// (`RabbitMQServer`): every exchange type, routing keys with wildcards, queues per client
+/// identifier, the broker's refusals, TLS with a client certificate, and pika as an independent
+/// client.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct RabbitMQGatewayTests {
+    static let credentials = "security: {auth: {username: sluice, password: sluice-pass}}"
+
+    static func shared(_ roles: String) -> String { "{\(credentials), \(roles)}" }
+
+    @Test(arguments: ["direct", "fanout", "topic", "headers"])
+    func postReachesSSESubscribersThroughEachExchangeType(_ type: String) async throws {
+        _ = try await RabbitMQServer.shared()
+        let exchange = "sluice.test.\(type)"
+        let consumerKey = type == "topic" ? "orders.*" : "orders.new"
+        let shared = Self.shared(
+            "producer: {enabled: true, routingKey: orders.new, exchange: {name: \(exchange), type: \(type)}}, consumer: {enabled: true, routingKey: \"\(consumerKey)\", exchange: {name: \(exchange), type: \(type)}}")
+        try await withGateway([rabbitDefinition(id: "x-\(type)", shared: shared)]) { port, client in
+            let sse = try await SSEClient.connect(port: port, path: "/x-\(type)", identifier: "sse-\(type)")
+            #expect(sse.status == 200)
+            let post = try await client.post("/x-\(type)", "order via \(type)", headers: [("X-Trace", "t-\(type)")])
+            #expect(post.status == 202, "\(post.body)")
+            let event = try await sse.nextMessage()
+            #expect(event.data == "order via \(type)")
+            #expect(event.comments["x-trace"] == "t-\(type)", "\(event.comments)")
+            #expect(event.comments["exchange"] == exchange)
+            #expect(event.comments["routingKey"] == "orders.new")
+            #expect(event.comments["deliveryTag"] != nil)
+            await sse.close()
+        }
+    }
+
+    @Test func sameIdentifierSharesAQueueOthersGetEveryMessage() async throws {
+        _ = try await RabbitMQServer.shared()
+        let shared = Self.shared(
+            "producer: {enabled: true, exchange: {name: sluice.test.jobs, type: fanout}}, consumer: {enabled: true, exchange: {name: sluice.test.jobs, type: fanout}}")
+        try await withGateway([rabbitDefinition(id: "jobs", shared: shared)]) { port, client in
+            let first = try await SSEClient.connect(port: port, path: "/jobs", identifier: "workers")
+            let second = try await SSEClient.connect(port: port, path: "/jobs", identifier: "workers")
+            let audit = try await SSEClient.connect(port: port, path: "/jobs", identifier: "audit")
+            for index in 0..<10 {
+                #expect(try await client.post("/jobs", "job \(index)").status == 202)
+            }
+            var auditSeen: [String] = []
+            for _ in 0..<10 { auditSeen.append(try await audit.nextMessage().data) }
+            #expect(auditSeen == (0..<10).map { "job \($0)" })
+            let a = await first.messages(within: .seconds(1)).map(\.data)
+            let b = await second.messages(within: .milliseconds(300)).map(\.data)
+            #expect(Set(a + b) == Set((0..<10).map { "job \($0)" }))
+            #expect(a.count + b.count == 10)
+            #expect(!a.isEmpty && !b.isEmpty, "one queue, two consumers: \(a) / \(b)")
+            await first.close()
+            await second.close()
+            await audit.close()
+        }
+    }
+
+    @Test func webSocketAndHTTPGetSubscribersInAVirtualHost() async throws {
+        let server = try await RabbitMQServer.shared()
+        _ = server
+        let shared = """
+            {security: {auth: {username: \(RabbitMQServer.user), password: "\(RabbitMQServer.password)"}}, producer: {enabled: true, routingKey: a.b, exchange: {name: vh.events, type: topic, durable: true}}, consumer: {enabled: true, routingKey: "a.#", exchange: {name: vh.events, type: topic, durable: true}}}
+            """
+        try await withGateway([rabbitDefinition(id: "vh", virtualHost: RabbitMQServer.virtualHost, shared: shared)]) { port, client in
+            let got = Mutex<String?>(nil)
+            let get = Task {
+                let body = try await httpGet(port: port, path: "/vh", headers: [("Accept", "application/json"), ("X-Sluice-Client-Identifier", "poller")]).body
+                got.withLock { $0 = body }
+            }
+            try await withTimeout(.seconds(10), "the HTTP GET response") {
+                while got.withLock({ $0 == nil }) {
+                    _ = try await client.post("/vh", "for get")
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            try await get.value
+            #expect(got.withLock { $0 }?.contains("for get") == true)
+
+            let received = Mutex<[String]>([])
+            let webSocket = Task {
+                var configuration = WebSocketClientConfiguration()
+                configuration.additionalHeaders[HTTPField.Name("X-Sluice-Client-Identifier")!] = "ws"
+                _ = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/vh", configuration: configuration, logger: Logger(label: "ws")) {
+                    inbound, outbound, _ in
+                    for try await frame in inbound.messages(maxSize: 1 << 20) {
+                        guard case .binary(let buffer) = frame else { continue }
+                        received.withLock { $0.append(String(buffer: buffer)) }
+                        if String(buffer: buffer) == "to the socket" { try await outbound.close(.normalClosure, reason: nil) }
+                    }
+                }
+            }
+            try await withTimeout(.seconds(10), "the WebSocket message") {
+                while !received.withLock({ $0.contains("to the socket") }) {
+                    _ = try await client.post("/vh", "to the socket")
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            try await webSocket.value
+        }
+    }
+
+    @Test func refusalsAreClearErrors() async throws {
+        _ = try await RabbitMQServer.shared()
+        let producer = "producer: {enabled: true, routingKey: k, exchange: {name: sluice.test.refusals, type: direct}}"
+        let wrongPassword = rabbitDefinition(id: "wrong-password", shared: "{security: {auth: {username: sluice, password: not-it}}, \(producer)}")
+        let unknownVirtualHost = rabbitDefinition(id: "unknown-vh", virtualHost: "no-such-vhost", shared: Self.shared(producer))
+        // The exchange exists as `direct`: declaring it as `fanout` clashes.
+        let clash = rabbitDefinition(id: "clash", shared: Self.shared("producer: {enabled: true, routingKey: k, exchange: {name: sluice.test.refusals, type: fanout}}"))
+        let unroutable = rabbitDefinition(id: "unroutable", shared: Self.shared("producer: {enabled: true, routingKey: nobody-listens, exchange: {name: sluice.test.refusals, type: direct}}"))
+        try await withGateway([wrongPassword, unknownVirtualHost, clash, unroutable]) { port, client in
+            // Creates the exchange as direct (and proves publishing works at all).
+            let first = try await client.post("/unroutable", "nobody is bound")
+            #expect(first.status == 500)
+            #expect(first.body.contains("Endpoint unknown error") && first.body.contains("unroutable") && first.body.contains("NO_ROUTE"), "\(first.body)")
+
+            let password = try await client.post("/wrong-password", "x")
+            #expect(password.status == 500)
+            #expect(password.body.contains("Endpoint connection failed") && password.body.contains("ACCESS_REFUSED"), "\(password.body)")
+            #expect(!password.body.contains("not-it"))
+
+            let vhost = try await client.post("/unknown-vh", "x")
+            #expect(vhost.status == 500)
+            #expect(vhost.body.contains("Endpoint connection failed") && vhost.body.contains("no-such-vhost"), "\(vhost.body)")
+
+            let clashing = try await client.post("/clash", "x")
+            #expect(clashing.status == 500)
+            #expect(clashing.body.contains("Endpoint configuration invalid") && clashing.body.contains("PRECONDITION_FAILED"), "\(clashing.body)")
+        }
+    }
+
+    @Test func tlsWithAClientCertificate() async throws {
+        let server = try await RabbitMQServer.shared()
+        let certificates = server.certificates
+        let trust = "trustStore: {type: PEM, path: \"\(certificates.caCertificate)\"}"
+        let keyStore = "keyStore: {type: PEM, certPath: \"\(certificates.clientCertificate)\", keyPath: \"\(certificates.clientKey)\"}"
+        let roles = "producer: {enabled: true, routingKey: s, exchange: {name: sluice.test.tls, type: direct}}, consumer: {enabled: true, routingKey: s, exchange: {name: sluice.test.tls, type: direct}}"
+        let good = rabbitDefinition(
+            id: "tls", port: RabbitMQServer.tlsPort, shared: "{security: {auth: {username: sluice, password: sluice-pass}, ssl: {\(trust), \(keyStore)}}, \(roles)}")
+        let noCertificate = rabbitDefinition(
+            id: "tls-no-cert", port: RabbitMQServer.tlsPort, shared: "{security: {auth: {username: sluice, password: sluice-pass}, ssl: {\(trust)}}, \(roles)}")
+        let wrongCA = rabbitDefinition(
+            id: "tls-wrong-ca", port: RabbitMQServer.tlsPort,
+            shared: "{security: {auth: {username: sluice, password: sluice-pass}, ssl: {trustStore: {type: PEM, path: \"\(certificates.otherCACertificate)\"}, \(keyStore)}}, \(roles)}")
+        let plaintext = rabbitDefinition(id: "tls-plain", port: RabbitMQServer.tlsPort, shared: Self.shared(roles))
+        try await withGateway([good, noCertificate, wrongCA, plaintext]) { port, client in
+            let sse = try await SSEClient.connect(port: port, path: "/tls", identifier: "tls")
+            #expect(sse.status == 200)
+            #expect(try await client.post("/tls", "over TLS").status == 202)
+            #expect(try await sse.nextMessage().data == "over TLS")
+            for path in ["/tls-no-cert", "/tls-wrong-ca", "/tls-plain"] {
+                let refused = try await withTimeout(.seconds(20), path) { try await client.post(path, "x") }
+                #expect(refused.status == 500, "\(path): \(refused.body)")
+                #expect(refused.body.contains("Endpoint connection failed"), "\(path): \(refused.body)")
+            }
+            await sse.close()
+        }
+    }
+
+    @Test func qosBeyondAutoIsRefused() async throws {
+        _ = try await RabbitMQServer.shared()
+        let shared = Self.shared("consumer: {enabled: true, exchange: {name: sluice.test.qos, type: fanout}}")
+        try await withGateway([rabbitDefinition(id: "qos", shared: shared, sseQoS: "at-least-once")]) { _, client in
+            let response = try await client.execute(uri: "/qos", method: .get, headers: [.accept: "text/event-stream"])
+            #expect(response.status == .badRequest)
+            #expect(String(buffer: response.body).contains("Incompatible Qos between entrypoint and endpoint"))
+        }
+    }
+}
