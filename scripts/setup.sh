@@ -24,6 +24,6 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import websockets" 2>/dev/null; then
-  .venv/bin/pip install -q --disable-pip-version-check "websockets>=12"
+if ! .venv/bin/python -c "import websockets, pika" 2>/dev/null; then
+  .venv/bin/pip install -q --disable-pip-version-check "websockets>=12" "pika>=1.3"
 fi

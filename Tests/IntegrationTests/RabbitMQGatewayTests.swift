@@ -165,6 +165,68 @@ import Testing
         }
     }
 
+    /// The repository's virtual environment (scripts/setup.sh) has pika, the independent client.
+    static var python: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".venv/bin/python").path
+    }
+
+    @Test func pikaSeesWhatSluicePublishesAndTheReverse() async throws {
+        _ = try await RabbitMQServer.shared()
+        try #require(FileManager.default.isExecutableFile(atPath: Self.python), "no .venv with pika: run scripts/setup.sh")
+        let shared = Self.shared(
+            "producer: {enabled: true, routingKey: to.pika, exchange: {name: sluice.test.pika, type: topic, durable: true}}, consumer: {enabled: true, routingKey: \"from.#\", exchange: {name: sluice.test.pika, type: topic, durable: true}}")
+        try await withGateway([rabbitDefinition(id: "pika", shared: shared)]) { port, client in
+            // pika consumes what Sluice publishes.
+            let consumer = try Background(Self.python, ["-c", """
+                import pika, sys
+                connection = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', \(RabbitMQServer.port), '/', pika.PlainCredentials('sluice', 'sluice-pass')))
+                channel = connection.channel()
+                channel.exchange_declare('sluice.test.pika', 'topic', durable=True)
+                queue = channel.queue_declare('', exclusive=True).method.queue
+                channel.queue_bind(queue, 'sluice.test.pika', 'to.pika')
+                print('ready', flush=True)
+                for method, properties, body in channel.consume(queue, inactivity_timeout=15):
+                    if method is None:
+                        sys.exit('nothing arrived')
+                    print(body.decode(), properties.headers.get('x-trace'), properties.delivery_mode, method.routing_key, sep='|')
+                    break
+                """])
+            try await Task.sleep(for: .seconds(1))
+            let post = try await client.post("/pika", "for pika", headers: [("X-Trace", "from-sluice")])
+            #expect(post.status == 202, "\(post.body)")
+            let line = consumer.output().split(separator: "\n").last.map(String.init) ?? ""
+            #expect(line == "for pika|from-sluice|2|to.pika", "pika printed: \(line)")
+
+            // Sluice's subscribers get what pika publishes, with headers and properties.
+            let sse = try await SSEClient.connect(port: port, path: "/pika", identifier: "reader")
+            try run(Self.python, ["-c", """
+                import pika
+                connection = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', \(RabbitMQServer.port), '/', pika.PlainCredentials('sluice', 'sluice-pass')))
+                channel = connection.channel()
+                channel.confirm_delivery()
+                properties = pika.BasicProperties(headers={'origin': 'pika', 'attempt': 3}, app_id='pika-app', type='order', reply_to='replies',
+                    priority=5, timestamp=1700000000, user_id='sluice', expiration='60000', delivery_mode=2)
+                channel.basic_publish('sluice.test.pika', 'from.pika.orders', b'from pika', properties, mandatory=True)
+                connection.close()
+                """])
+            let event = try await sse.nextMessage()
+            #expect(event.data == "from pika")
+            #expect(event.comments["origin"] == "pika")
+            #expect(event.comments["attempt"] == "3")
+            #expect(event.comments["appId"] == "pika-app")
+            #expect(event.comments["type"] == "order")
+            #expect(event.comments["replyTo"] == "replies")
+            #expect(event.comments["priority"] == "5")
+            #expect(event.comments["timestamp"] == "1700000000")
+            #expect(event.comments["userId"] == "sluice")
+            #expect(event.comments["expiration"] == "60000")
+            #expect(event.comments["deliveryMode"] == "2")
+            #expect(event.comments["routingKey"] == "from.pika.orders")
+            await sse.close()
+        }
+    }
+
     @Test func qosBeyondAutoIsRefused() async throws {
         _ = try await RabbitMQServer.shared()
         let shared = Self.shared("consumer: {enabled: true, exchange: {name: sluice.test.qos, type: fanout}}")

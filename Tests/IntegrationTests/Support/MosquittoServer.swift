@@ -115,6 +115,7 @@ final class MosquittoServer: @unchecked Sendable {
     var logFile: String { directory.appendingPathComponent("mosquitto.log").path }
 
     static func which(_ tool: String) throws -> String {
+        if tool.hasPrefix("/"), FileManager.default.isExecutableFile(atPath: tool) { return tool }
         for directory in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/opt/swift/usr/bin"] {
             let path = "\(directory)/\(tool)"
             if FileManager.default.isExecutableFile(atPath: path) { return path }
