@@ -384,6 +384,74 @@ struct ChannelStateMachineTests {
         #expect(send.isEmpty)
     }
 
+    @Test func flowPausesAndResumesConfirmedPublishing() {
+        var machine = Self.confirmChannel(maxInFlight: 2)
+        _ = Self.publish(&machine, 1)
+        // The broker pauses the channel: flow-ok, and publishes wait.
+        guard case .send(let pauseReply) = machine.commandReceived(AMQPCommand(channel: 1, method: .channel(.flow(.init(active: false))))) else {
+            Issue.record("expected flow-ok")
+            return
+        }
+        #expect(pauseReply == [.method(.channel(.flowOk(.init(active: false))), channel: 1)])
+        #expect(!machine.isFlowActive)
+        for token in 2...4 {
+            guard case .none = Self.publish(&machine, token) else {
+                Issue.record("publish \(token) must wait while paused")
+                return
+            }
+        }
+        #expect(machine.queuedPublishCount == 3)
+        #expect(machine.unconfirmedCount == 1)
+        // A confirm while paused resolves but sends nothing new.
+        guard case .resolvePublishes(let acked, let nothing) = machine.commandReceived(AMQPCommand(channel: 1, method: .basic(.ack(.init(deliveryTag: 1))))) else {
+            Issue.record("expected resolution")
+            return
+        }
+        #expect(acked.map(\.token) == [1])
+        #expect(nothing.isEmpty)
+        // Resume: flow-ok, then as many as the window (2) admits, in order.
+        guard case .send(let resumed) = machine.commandReceived(AMQPCommand(channel: 1, method: .channel(.flow(.init(active: true))))) else {
+            Issue.record("expected send on resume")
+            return
+        }
+        #expect(resumed.first == .method(.channel(.flowOk(.init(active: true))), channel: 1))
+        #expect(resumed.count == 1 + 2 * 3)
+        #expect(resumed[1] == .method(.basic(.publish(.init(exchange: "x", routingKey: "k"))), channel: 1))
+        #expect(machine.isFlowActive)
+        #expect(machine.queuedPublishCount == 1)
+        #expect(machine.nextPublishTag == 4)
+        let rest = Self.resolutions(machine.commandReceived(AMQPCommand(channel: 1, method: .basic(.ack(.init(deliveryTag: 3, multiple: true))))))
+        #expect(rest.keys.sorted() == [2, 3])
+        #expect(machine.unconfirmedCount == 1)  // 4 went out when the window opened
+        #expect(machine.queuedPublishCount == 0)
+    }
+
+    @Test func flowPausesPublishingWithoutConfirms() {
+        var machine = Self.openChannel()
+        _ = machine.commandReceived(AMQPCommand(channel: 1, method: .channel(.flow(.init(active: false)))))
+        guard case .none = Self.publish(&machine, 1), case .none = Self.publish(&machine, 2) else {
+            Issue.record("publishes must wait while paused")
+            return
+        }
+        // Resume: flow-ok and both publishes are written, then succeed.
+        guard case .resolvePublishes(let resolved, let frames) = machine.commandReceived(AMQPCommand(channel: 1, method: .channel(.flow(.init(active: true))))) else {
+            Issue.record("expected the waiting publishes")
+            return
+        }
+        #expect(frames.count == 1 + 2 * 3)
+        #expect(frames.first == .method(.channel(.flowOk(.init(active: true))), channel: 1))
+        #expect(resolved.map(\.token) == [1, 2])
+        #expect(resolved.allSatisfy { if case .success = $0.result { true } else { false } })
+        // A pause then the channel's loss fails what waited.
+        _ = machine.commandReceived(AMQPCommand(channel: 1, method: .channel(.flow(.init(active: false)))))
+        _ = Self.publish(&machine, 3)
+        guard case .channelClosed(_, _, let publishes, _, _, _) = machine.connectionClosed(AMQPClientError(code: .connectionLost, message: "lost")) else {
+            Issue.record("expected channelClosed")
+            return
+        }
+        #expect(publishes == [3])
+    }
+
     @Test func clientClose() {
         var machine = Self.openChannel()
         guard case .send(let frames) = machine.closeRequested("close") else {

@@ -1,22 +1,25 @@
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import NIOSSL
 import Testing
 
 import AMQP091
 
-/// One isolated RabbitMQ node for the whole test run, started on first use
-/// by `rabbitmq-test-node.sh` (next to this file) and stopped at process
-/// exit. If it cannot start, the integration tests fail when CI=true and are
-/// skipped otherwise.
+/// An isolated RabbitMQ node for a test run, started on first use by
+/// `rabbitmq-test-node.sh` (next to this file) and stopped at process exit.
+/// If it cannot start, the tests that need it fail when CI=true and are
+/// skipped otherwise. `shared` serves the integration tests; `recovery` is
+/// the recovery tests' own node (they stop and restart its broker), with its
+/// own node name, AMQP port and distribution port.
 actor RabbitMQTestNode {
-    static let shared = RabbitMQTestNode()
-    static let port = 15679
+    static let shared = RabbitMQTestNode(nodeName: "sluicetest@localhost", port: 15679, distributionPort: 25673)
+    static let recovery = RabbitMQTestNode(nodeName: "sluicerecovery@localhost", port: 15690, distributionPort: 25690)
     static let username = "sluice"
     static let password = "sluice-pass"
-    /// The node's directory, for the stop at exit.
-    static let runningDirectory = NIOLockedValueBox<String?>(nil)
+    /// The directories of the nodes this process started, for the stop at exit.
+    static let runningDirectories = NIOLockedValueBox<[String]>([])
 
     static var script: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("rabbitmq-test-node.sh").path
@@ -24,7 +27,20 @@ actor RabbitMQTestNode {
 
     static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
 
+    let nodeName: String
+    let port: Int
+    let distributionPort: Int
+    /// The node's directory (HOME, config, mnesia, logs).
+    nonisolated let directory: String
     private var result: Result<Int, RabbitMQUnavailable>?
+
+    init(nodeName: String, port: Int, distributionPort: Int) {
+        self.nodeName = nodeName
+        self.port = port
+        self.distributionPort = distributionPort
+        let short = nodeName.split(separator: "@").first.map(String.init) ?? nodeName
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(short)-rabbitmq-\(getpid())").path
+    }
 
     struct RabbitMQUnavailable: Error, CustomStringConvertible {
         var description: String
@@ -32,41 +48,60 @@ actor RabbitMQTestNode {
 
     /// Whether the tests should run: always on CI (so a broken broker
     /// fails them), elsewhere only if the node starts.
-    static func shouldRun() async -> Bool {
+    static func shouldRun(_ node: RabbitMQTestNode = .shared) async -> Bool {
         if Self.isCI { return true }
-        return (try? await Self.shared.start()) != nil
+        return (try? await node.start()) != nil
     }
 
     /// Starts the node once; returns its AMQP port.
     func start() async throws -> Int {
         if let result { return try result.get() }
-        let outcome = await Self.launch()
+        let outcome = await self.launch()
         self.result = outcome
         return try outcome.get()
     }
 
-    private static func launch() async -> Result<Int, RabbitMQUnavailable> {
+    private func launch() async -> Result<Int, RabbitMQUnavailable> {
         guard FileManager.default.isExecutableFile(atPath: "/usr/lib/rabbitmq/bin/rabbitmq-server") else {
             return .failure(RabbitMQUnavailable(description: "RabbitMQ is not installed (/usr/lib/rabbitmq/bin/rabbitmq-server missing); run apt-get install -y rabbitmq-server"))
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-rabbitmq-\(getpid())").path
-        Self.runningDirectory.withLockedValue { $0 = directory }
-        atexit {
-            RabbitMQTestNode.stopAtExit()
+        let first = Self.runningDirectories.withLockedValue { directories -> Bool in
+            directories.append(self.directory)
+            return directories.count == 1
         }
-        let (status, output) = await Self.run([Self.script, "start", directory, String(Self.port)])
+        if first {
+            atexit {
+                RabbitMQTestNode.stopAtExit()
+            }
+        }
+        let (status, output) = await Self.run([Self.script, "start", self.directory, String(self.port), self.nodeName, String(self.distributionPort)])
         guard status == 0 else {
-            return .failure(RabbitMQUnavailable(description: "RabbitMQ did not start (exit \(status)): \(output)"))
+            return .failure(RabbitMQUnavailable(description: "RabbitMQ node \(self.nodeName) did not start (exit \(status)): \(output)"))
         }
-        return .success(Self.port)
+        return .success(self.port)
+    }
+
+    /// Runs `rabbitmqctl` against this node (e.g. `stop_app`); returns its
+    /// exit status and output.
+    @discardableResult
+    func ctl(_ arguments: [String]) async -> (Int32, String) {
+        await Self.run([Self.script, "ctl", self.directory] + arguments)
     }
 
     /// Runs the script with posix_spawn + waitpid (Foundation's Process
     /// did not report the script's exit in the test process), output to a
-    /// log file so the broker it starts holds no pipe of ours. Blocks the
-    /// calling thread for the node's start-up (10-60 s), once per process.
+    /// log file so the broker it starts holds no pipe of ours. The wait runs
+    /// on a dispatch thread, not on one of the few cooperative threads.
     static func run(_ arguments: [String]) async -> (Int32, String) {
-        let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-rabbitmq-\(getpid())-script.log").path
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(returning: Self.runBlocking(arguments))
+            }
+        }
+    }
+
+    private static func runBlocking(_ arguments: [String]) -> (Int32, String) {
+        let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-rabbitmq-\(getpid())-\(UInt64.random(in: 0...UInt64.max))-script.log").path
         let command = arguments.map { "'\($0)'" }.joined(separator: " ") + " > '\(logPath)' 2>&1 < /dev/null; echo $? >> '\(logPath).rc'"
         let words: [String] = ["/bin/bash", "-c", command]
         let argv: [UnsafeMutablePointer<CChar>?] = words.map { (word: String) -> UnsafeMutablePointer<CChar>? in strdup(word) } + [nil]
@@ -86,22 +121,30 @@ actor RabbitMQTestNode {
         return (Int32(rcText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1, output)
     }
 
+    /// Stops every node this process started (last started first, so the
+    /// last one stops epmd).
     static func stopAtExit() {
-        guard let directory = Self.runningDirectory.withLockedValue({ $0 }) else { return }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [Self.script, "stop", directory]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try? process.run()
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: directory)
+        let directories = Self.runningDirectories.withLockedValue { $0 }
+        for directory in directories.reversed() {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = [Self.script, "stop", directory]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try? process.run()
+            process.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
     }
 
     static func configuration(username: String = RabbitMQTestNode.username, password: String = RabbitMQTestNode.password, virtualHost: String = "/") async throws -> AMQPConnectionConfiguration {
+        try await Self.shared.configuration(username: username, password: password, virtualHost: virtualHost)
+    }
+
+    func configuration(username: String = RabbitMQTestNode.username, password: String = RabbitMQTestNode.password, virtualHost: String = "/") async throws -> AMQPConnectionConfiguration {
         let port: Int
         do {
-            port = try await Self.shared.start()
+            port = try await self.start()
         } catch {
             Issue.record("RabbitMQ is required (CI=true) but unavailable: \(error)")
             throw error
@@ -214,7 +257,7 @@ struct RabbitMQIntegrationTests {
 
     @Test func refusedPortIsAClearError() async throws {
         var configuration = try await RabbitMQTestNode.configuration()
-        configuration.port = 15690  // nothing listens there
+        configuration.port = try await unusedPort()  // nothing listens there
         do {
             _ = try await AMQPConnection.connect(configuration)
             Issue.record("connect to a closed port succeeded")
@@ -287,4 +330,12 @@ struct RabbitMQIntegrationTests {
         await #expect(throws: AMQPClientError.self) { try await channel.queueDeclare(exclusive: true) }
         await #expect(throws: AMQPClientError.self) { try await connection.openChannel() }
     }
+}
+
+/// A loopback TCP port nothing listens on (bound, then released).
+func unusedPort() async throws -> Int {
+    let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+    let port = server.localAddress?.port ?? 1
+    try await server.close()
+    return port
 }

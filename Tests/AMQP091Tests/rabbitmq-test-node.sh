@@ -1,28 +1,42 @@
 #!/bin/bash
 # Starts / stops an isolated RabbitMQ node for the AMQP091 integration tests.
 #
-#   rabbitmq-test-node.sh start <dir> <amqp-port>   # prints nothing, exits 0 when the node is ready
+#   rabbitmq-test-node.sh start <dir> <amqp-port> [node-name] [dist-port]   # exits 0 when the node is ready
+#   rabbitmq-test-node.sh ctl   <dir> <rabbitmqctl arguments...>             # e.g. stop_app, start_app
 #   rabbitmq-test-node.sh stop  <dir>
 #
 # Everything (HOME with .erlang.cookie, config, mnesia, logs, pid file) lives
-# under <dir>. Node name sluicetest@localhost, distribution port 25673, unless
-# RABBITMQ_TEST_NODENAME / RABBITMQ_TEST_DIST_PORT say otherwise; the lines of
-# <dir>/extra.conf (listeners, TLS, ...) are appended to the configuration, and
-# <dir>/setup.sh (if present) runs with rabbitmqctl on PATH once the node is up.
+# under <dir>. Defaults: AMQP port 15679, node name sluicetest@localhost,
+# distribution port 25673; the name and distribution port can also come from
+# RABBITMQ_TEST_NODENAME / RABBITMQ_TEST_DIST_PORT (the arguments win).
+# `start` writes them to <dir>/node.env, which `ctl` and `stop` read, so they
+# talk to that node only. The lines of <dir>/extra.conf (listeners, TLS, ...)
+# are appended to the configuration, and <dir>/setup.sh (if present) runs with
+# rabbitmqctl on PATH once the node is up.
 set -u
-cmd=${1:?start|stop}
+cmd=${1:?start|ctl|stop}
 dir=${2:?directory}
-port=${3:-15679}
+node_name=${RABBITMQ_TEST_NODENAME:-sluicetest@localhost}
+dist_port=${RABBITMQ_TEST_DIST_PORT:-25673}
 RMQ_BIN=/usr/lib/rabbitmq/bin
+
+if [ "$cmd" = start ]; then
+    port=${3:-15679}
+    node_name=${4:-$node_name}
+    dist_port=${5:-$dist_port}
+elif [ -f "$dir/node.env" ]; then
+    # shellcheck disable=SC1091
+    . "$dir/node.env"
+fi
 
 setenv() {
     export HOME="$dir/home"
-    export RABBITMQ_NODENAME=${RABBITMQ_TEST_NODENAME:-sluicetest@localhost}
+    export RABBITMQ_NODENAME=$node_name
     export RABBITMQ_CONFIG_FILE="$dir/rabbitmq"
     export RABBITMQ_MNESIA_BASE="$dir/mnesia"
     export RABBITMQ_LOG_BASE="$dir/log"
     export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
-    export RABBITMQ_DIST_PORT=${RABBITMQ_TEST_DIST_PORT:-25673}
+    export RABBITMQ_DIST_PORT=$dist_port
     export RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
     export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
 }
@@ -34,6 +48,7 @@ start)
         exit 2
     fi
     mkdir -p "$dir/home" "$dir/mnesia" "$dir/log"
+    printf 'node_name=%s\ndist_port=%s\n' "$node_name" "$dist_port" > "$dir/node.env"
     setenv
     if [ ! -f "$HOME/.erlang.cookie" ]; then
         head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$HOME/.erlang.cookie"
@@ -76,6 +91,11 @@ CONF
     fi
     exit 0
     ;;
+ctl)
+    setenv
+    shift 2
+    exec "$RMQ_BIN/rabbitmqctl" "$@"
+    ;;
 stop)
     setenv
     "$RMQ_BIN/rabbitmqctl" -q shutdown --timeout 20 >/dev/null 2>&1
@@ -92,5 +112,5 @@ stop)
     exit 0
     ;;
 *)
-    echo "usage: $0 start|stop <dir> [port]" >&2; exit 2;;
+    echo "usage: $0 start <dir> [port] [node-name] [dist-port] | ctl <dir> <args...> | stop <dir>" >&2; exit 2;;
 esac

@@ -13,6 +13,10 @@ public struct AMQPDelivery: Hashable, Sendable {
     public var routingKey: String
     public var properties: AMQPBasicProperties
     public var body: ByteBuffer
+    /// The connection the delivery came on, for an ``AMQPSession``: 1 for
+    /// its first connection, one more after every recovery. Its delivery
+    /// tag is only valid on that connection. 0 for a plain ``AMQPConnection``.
+    public var generation: UInt64
 
     public init(
         consumerTag: String,
@@ -21,8 +25,10 @@ public struct AMQPDelivery: Hashable, Sendable {
         exchange: String,
         routingKey: String,
         properties: AMQPBasicProperties,
-        body: ByteBuffer
+        body: ByteBuffer,
+        generation: UInt64 = 0
     ) {
+        self.generation = generation
         self.consumerTag = consumerTag
         self.deliveryTag = deliveryTag
         self.redelivered = redelivered
@@ -68,8 +74,9 @@ public struct AMQPChannelStateMachine<RPCToken, PublishToken> {
         case sendAndSucceedPublish([AMQPFrame], PublishToken)
         /// Fail a publish that could not be sent.
         case failPublish(PublishToken, AMQPClientError)
-        /// Confirms arrived: resolve these publishes, then write the frames
-        /// (queued publishes the window now admits).
+        /// Confirms arrived or the broker resumed the channel: write the
+        /// frames (flow-ok, queued publishes the window now admits), then
+        /// resolve these publishes.
         case resolvePublishes([PublishResolution], thenSend: [AMQPFrame])
         /// A delivery for a consumer.
         case deliver(AMQPDelivery)
@@ -119,6 +126,11 @@ public struct AMQPChannelStateMachine<RPCToken, PublishToken> {
     /// The most unconfirmed publishes on the wire; more wait in a queue.
     public let maxInFlight: Int
     public private(set) var consumers: Set<String> = []
+    /// Whether the broker lets this channel publish. The broker pauses a
+    /// channel with `channel.flow active=false` and resumes it with
+    /// `active=true`; publishes requested while paused wait in order (in
+    /// and out of confirm mode) and go out when the channel resumes.
+    public private(set) var isFlowActive = true
     private let frameMax: UInt32
     private var rpcs: [QueuedRPC] = []
     private var rpcInFlight = false
@@ -134,7 +146,8 @@ public struct AMQPChannelStateMachine<RPCToken, PublishToken> {
 
     /// Publishes sent and not yet confirmed.
     public var unconfirmedCount: Int { self.outstanding.count }
-    /// Publishes waiting for room in the in-flight window.
+    /// Publishes waiting for room in the in-flight window or for the
+    /// broker to resume the channel (`channel.flow`).
     public var queuedPublishCount: Int { self.waiting.count }
 
     // MARK: Events from the user
@@ -174,6 +187,7 @@ public struct AMQPChannelStateMachine<RPCToken, PublishToken> {
 
     /// The user publishes. In confirm mode the token resolves on the
     /// broker's ack (or fails on nack / return); otherwise after the write.
+    /// While the broker paused the channel (`channel.flow`) the publish waits.
     public mutating func publishRequested(
         _ publish: AMQPMethod.Basic.Publish,
         properties: AMQPBasicProperties,
@@ -182,6 +196,10 @@ public struct AMQPChannelStateMachine<RPCToken, PublishToken> {
     ) -> Action {
         guard case .open = self.state else {
             return .failPublish(token, self.unusableError)
+        }
+        if !self.isFlowActive {
+            self.waiting.append(WaitingPublish(publish: publish, properties: properties, body: body, token: token))
+            return .none
         }
         guard self.isConfirmMode else {
             do {
@@ -237,7 +255,7 @@ public struct AMQPChannelStateMachine<RPCToken, PublishToken> {
         case .channel(.close(let close)):
             return self.finish(AMQPClientError.channelClose(close, channel: self.channelID), sendCloseOk: true)
         case .channel(.flow(let flow)):
-            return .send([self.frame(.channel(.flowOk(.init(active: flow.active))))])
+            return self.flowReceived(active: flow.active)
         case .basic(.ack(let ack)):
             return self.confirmsReceived(upTo: ack.deliveryTag, multiple: ack.multiple, nack: false)
         case .basic(.nack(let nack)):
@@ -382,17 +400,50 @@ public struct AMQPChannelStateMachine<RPCToken, PublishToken> {
             resolved.append(PublishResolution(token: entry.token, result: result(entry)))
         }
         var send: [AMQPFrame] = []
-        while self.outstanding.count < self.maxInFlight, !self.waiting.isEmpty {
-            let next = self.waiting.removeFirst()
-            switch self.sendConfirmed(next) {
-            case .success(let frames):
-                send.append(contentsOf: frames)
-            case .failure(let error):
-                resolved.append(PublishResolution(token: next.token, result: .failure(error)))
-            }
-        }
+        self.drainWaiting(into: &send, resolved: &resolved)
         if resolved.isEmpty && send.isEmpty { return .none }
         return .resolvePublishes(resolved, thenSend: send)
+    }
+
+    /// `channel.flow` from the broker: answer `flow-ok`; on resume send the
+    /// publishes that waited (as far as the confirm window allows).
+    private mutating func flowReceived(active: Bool) -> Action {
+        self.isFlowActive = active
+        var send = [self.frame(.channel(.flowOk(.init(active: active))))]
+        var resolved: [PublishResolution] = []
+        self.drainWaiting(into: &send, resolved: &resolved)
+        if resolved.isEmpty { return .send(send) }
+        return .resolvePublishes(resolved, thenSend: send)
+    }
+
+    /// Moves waiting publishes onto the wire while the channel is not
+    /// paused and, in confirm mode, the in-flight window has room. Without
+    /// confirms a publish is resolved as soon as its frames are written
+    /// (the I/O layer writes `send` before resolving).
+    private mutating func drainWaiting(into send: inout [AMQPFrame], resolved: inout [PublishResolution]) {
+        while self.isFlowActive, let next = self.waiting.first {
+            if self.isConfirmMode {
+                guard self.outstanding.count < self.maxInFlight else { return }
+                self.waiting.removeFirst()
+                switch self.sendConfirmed(next) {
+                case .success(let frames):
+                    send.append(contentsOf: frames)
+                case .failure(let error):
+                    resolved.append(PublishResolution(token: next.token, result: .failure(error)))
+                }
+            } else {
+                self.waiting.removeFirst()
+                do {
+                    send += try AMQPFrame.contentFrames(
+                        channel: self.channelID, method: .basic(.publish(next.publish)),
+                        properties: next.properties, body: next.body, maxFrameSize: self.frameMax
+                    )
+                    resolved.append(PublishResolution(token: next.token, result: .success(())))
+                } catch {
+                    resolved.append(PublishResolution(token: next.token, result: .failure(AMQPClientError(code: .invalidState, message: "cannot encode the publish: \(error)"))))
+                }
+            }
+        }
     }
 
     /// `basic.return` carries no delivery tag. RabbitMQ sends it before the

@@ -43,6 +43,9 @@ struct AMQPConnectionSharedState: Sendable {
     var isBlocked = false
     var blockedReason: String?
     var failure: AMQPClientError?
+    /// Why the broker closed a channel (`channel.close`), by channel id,
+    /// until the id is opened again.
+    var channelErrors: [UInt16: AMQPClientError] = [:]
 }
 
 final class AMQPClientHandler: ChannelDuplexHandler {
@@ -199,6 +202,7 @@ final class AMQPClientHandler: ChannelDuplexHandler {
             var machine = ChannelMachine(channelID: id, frameMax: self.negotiated?.frameMax ?? AMQPFrameDecoder.defaultMaxFrameSize, maxInFlight: self.maxInFlightPublishes)
             let opened = context.eventLoop.makePromise(of: AMQPMethod.self)
             opened.futureResult.map { _ in id }.cascade(to: promise)
+            self.shared.withLockedValue { _ = $0.channelErrors.removeValue(forKey: id) }
             let action = machine.openRequested(opened)
             self.channels[id] = machine
             self.assembler.reset(channel: id)
@@ -380,6 +384,9 @@ final class AMQPClientHandler: ChannelDuplexHandler {
         case .channelClosed(let error, let rpcs, let publishes, _, let closeOK, let frames):
             self.send(frames, context: context)
             self.assembler.reset(channel: id)
+            if error.code == .channelClosedByServer {
+                self.shared.withLockedValue { $0.channelErrors[id] = error }
+            }
             for promise in rpcs { promise.fail(error) }
             for promise in publishes { promise.fail(error) }
             let continuations = self.consumers.removeValue(forKey: id) ?? [:]

@@ -70,6 +70,11 @@ public final class AMQPConnection: Sendable {
     /// Why the connection ended, once it has.
     public var closeError: AMQPClientError? { self.shared.withLockedValue { $0.failure } }
 
+    /// Why the broker closed channel `id` with `channel.close`, if it did.
+    func channelError(_ id: UInt16) -> AMQPClientError? {
+        self.shared.withLockedValue { $0.channelErrors[id] }
+    }
+
     /// Connects, logs in and opens the virtual host.
     public static func connect(
         _ configuration: AMQPConnectionConfiguration,
