@@ -1,6 +1,7 @@
 import Synchronization
 
-/// A one-shot signal that tells open streams to end (undeploy, redeploy, shutdown). Any number of
+/// A one-shot signal that tells open streams to end (undeploy, redeploy, shutdown, the client
+/// gone). Any number of
 /// tasks may wait for it; waiting is cancellable.
 public final class StopSignal: Sendable {
     public enum Reason: String, Sendable {
@@ -8,6 +9,8 @@ public final class StopSignal: Sendable {
         case undeployed
         /// The gateway is shutting down.
         case shutdown
+        /// The client closed its connection.
+        case clientClosed
     }
 
     private struct State {

@@ -12,18 +12,22 @@ public struct EntrypointContext: Sendable {
     public var endpoint: any EndpointConnector
     public var clientIdentifier: String
     public var stop: StopSignal
+    /// Fires when the client's connection closes, so that a stream ends (and releases its broker
+    /// subscription) without waiting for a failed write.
+    public var connectionClosed: StopSignal
     public var logger: Logger
     public var limits: EntrypointLimits
 
     public init(
         apiId: String, settings: EntrypointSettings, endpoint: any EndpointConnector, clientIdentifier: String,
-        stop: StopSignal, logger: Logger, limits: EntrypointLimits
+        stop: StopSignal, connectionClosed: StopSignal = StopSignal(), logger: Logger, limits: EntrypointLimits
     ) {
         self.apiId = apiId
         self.settings = settings
         self.endpoint = endpoint
         self.clientIdentifier = clientIdentifier
         self.stop = stop
+        self.connectionClosed = connectionClosed
         self.logger = logger
         self.limits = limits
     }
@@ -47,7 +51,7 @@ public struct EntrypointLimits: Sendable, Hashable {
 }
 
 /// What happens on an open stream: a message, a timer tick (heartbeat or deadline), the API or
-/// gateway stopping, or the end of the messages.
+/// gateway stopping or the client gone, or the end of the messages.
 enum StreamEvent: Sendable {
     case message(Message)
     case tick
@@ -58,12 +62,12 @@ enum StreamEvent: Sendable {
 /// The events of one stream. Messages are still pulled: the merge asks the subscription for the
 /// next message only when the previous one was taken.
 func streamEvents(
-    _ subscription: MessageSubscription, tick: Duration, stop: StopSignal
+    _ subscription: MessageSubscription, tick: Duration, stop: StopSignal, connectionClosed: StopSignal
 ) -> some AsyncSequence<StreamEvent, any Error> & Sendable {
     merge(
         chain(subscription.map { StreamEvent.message($0) }, [StreamEvent.end].async),
         AsyncTimerSequence(interval: tick, clock: .continuous).map { _ in StreamEvent.tick },
-        stop.events.map { StreamEvent.stop($0) })
+        merge(stop.events, connectionClosed.events).map { StreamEvent.stop($0) })
 }
 
 /// Delivers one message under the entrypoint's QoS: acknowledged before the write for

@@ -30,6 +30,7 @@ public enum HTTPGetEntrypoint {
             format: format, includeHeaders: configuration.headersInPayload, includeMetadata: configuration.metadataInPayload)
         let qos = context.settings.qos
         let stop = context.stop
+        let connectionClosed = context.connectionClosed
         let duration = configuration.messagesLimitDuration
         let logger = context.logger
         let countLimit = limit
@@ -43,7 +44,7 @@ public enum HTTPGetEntrypoint {
             var nextCursor = cursor
             var failure: GatewayError?
             do {
-                events: for try await event in streamEvents(subscription, tick: duration, stop: stop) {
+                events: for try await event in streamEvents(subscription, tick: duration, stop: stop, connectionClosed: connectionClosed) {
                     switch event {
                     case .message(let message):
                         try await deliver(message, qos: qos) {

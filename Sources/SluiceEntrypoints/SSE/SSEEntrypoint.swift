@@ -15,6 +15,7 @@ public enum SSEEntrypoint {
         let encoder = SSEEncoder(metadataAsComment: configuration.metadataAsComment, headersAsComment: configuration.headersAsComment)
         let qos = context.settings.qos
         let stop = context.stop
+        let connectionClosed = context.connectionClosed
         let logger = context.logger
         // Silence is checked every half interval, so a heartbeat follows at most 1.5 intervals of silence.
         let tick = configuration.heartbeatInterval / 2
@@ -25,7 +26,7 @@ public enum SSEEntrypoint {
             try await writer.send(buffer)
             var lastWrite = ContinuousClock.now
             do {
-                events: for try await event in streamEvents(subscription, tick: tick, stop: stop) {
+                events: for try await event in streamEvents(subscription, tick: tick, stop: stop, connectionClosed: connectionClosed) {
                     switch event {
                     case .message(let message):
                         try await deliver(message, qos: qos) {
@@ -40,6 +41,8 @@ public enum SSEEntrypoint {
                         SSEEncoder.heartbeat(into: &buffer)
                         try await writer.send(buffer)
                         lastWrite = .now
+                    case .stop(.clientClosed):
+                        break events
                     case .stop(let reason):
                         buffer.clear()
                         SSEEncoder.event("goaway", data: reason == .shutdown ? "The gateway is stopping" : "The API was redeployed or undeployed", into: &buffer)

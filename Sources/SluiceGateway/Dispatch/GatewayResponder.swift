@@ -11,10 +11,13 @@ import SluiceEntrypoints
 public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// Completes when the client's connection closes.
+    public let connectionCloseFuture: EventLoopFuture<Void>
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        connectionCloseFuture = source.channel.closeFuture
     }
 }
 
@@ -63,6 +66,12 @@ public struct GatewayResponder: HTTPResponder {
         }
         guard let handler = EntrypointTypes.httpHandlers[target.entrypoint.type] else { throw GatewayError.noContextPath }
         let entrypointContext = dispatcher.context(for: target, clientIdentifier: clientIdentifier, requestId: requestId)
+        if target.descriptor.modes(target.entrypoint.configuration).contains(.subscribe) {
+            // A stream ends as soon as its client is gone. (Only for subscribing requests: the
+            // callback lives as long as the connection.)
+            let closed = entrypointContext.connectionClosed
+            context.connectionCloseFuture.whenComplete { _ in closed.fire(.clientClosed) }
+        }
         api.started()
         let response: Response
         do {
