@@ -227,6 +227,46 @@ import Testing
         }
     }
 
+    /// The RabbitMQ application restarts (`rabbitmqctl stop_app` / `start_app`, which drops every
+    /// connection) while a publisher POSTs and an SSE client (QoS auto: durable queue, ack after
+    /// delivery) reads: the endpoint recovers, POSTs during the outage wait for it, and every
+    /// message answered `202` reaches the subscriber.
+    @Test func brokerRestartMidStreamLosesNothingConfirmed() async throws {
+        let server = try await RabbitMQServer.shared()
+        let shared = Self.shared(
+            "producer: {enabled: true, routingKey: tick, exchange: {name: sluice.test.restart, type: direct, durable: true}}, consumer: {enabled: true, routingKey: tick, exchange: {name: sluice.test.restart, type: direct, durable: true}}")
+        try await withGateway([rabbitDefinition(id: "restart", shared: shared)]) { port, client in
+            let sse = try await SSEClient.connect(port: port, path: "/restart", identifier: "steady")
+            #expect(sse.status == 200)
+            let accepted = Mutex<[Int]>([])
+            let publisher = Task {
+                for index in 0..<60 {
+                    if let response = try? await client.post("/restart", "tick \(index)"), response.status == 202 {
+                        accepted.withLock { $0.append(index) }
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            try await Task.sleep(for: .milliseconds(800))
+            _ = try await server.control(["stop_app"])
+            try await Task.sleep(for: .seconds(1))
+            _ = try await server.control(["start_app"])
+            try await publisher.value
+            let all = accepted.withLock { $0 }
+            #expect(all.count >= 50, "POSTs during the outage wait for the recovery: \(all.count) of 60 accepted")
+            let seen = try await withTimeout(.seconds(30), "every confirmed message on the SSE stream") {
+                var seen = Set<Int>()
+                while !Set(all).isSubset(of: seen) {
+                    let data = try await sse.nextMessage(timeout: .seconds(30)).data
+                    seen.insert(Int(data.dropFirst("tick ".count)) ?? -1)
+                }
+                return seen
+            }
+            #expect(Set(all).isSubset(of: seen))
+            await sse.close()
+        }
+    }
+
     @Test func qosBeyondAutoIsRefused() async throws {
         _ = try await RabbitMQServer.shared()
         let shared = Self.shared("consumer: {enabled: true, exchange: {name: sluice.test.qos, type: fanout}}")

@@ -36,8 +36,9 @@ public struct RabbitMQEndpointFactory: EndpointConnectorFactory {
     }
 }
 
-/// One RabbitMQ endpoint of a deployed API: one AMQP connection, a confirm-mode channel for
-/// publishing, a channel per subscriber.
+/// One RabbitMQ endpoint of a deployed API: one AMQP session (a connection that recovers:
+/// reconnects with backoff, declares its topology again, resumes consumers, re-sends unconfirmed
+/// publishes), a confirm-mode channel for publishing, a channel per subscriber.
 ///
 /// - Publish: the producer exchange is declared as configured (a clash with an existing one is
 ///   `Endpoint configuration invalid` with the broker's reason), messages are published
@@ -48,15 +49,19 @@ public struct RabbitMQEndpointFactory: EndpointConnectorFactory {
 ///   `sluice/<api>/transient/<client identifier>` (auto-delete, broker auto-ack) for none, is
 ///   declared and bound with the consumer routing key: clients with the same identifier share the
 ///   queue, different identifiers each get every message.
-/// - A lost connection is opened again by the next request.
+/// - A lost connection is recovered up to ``recovery``'s attempts; after that the next request
+///   opens a new session.
 public final class RabbitMQConnector: EndpointConnector {
     public let configuration: RabbitMQEndpointConfiguration
     let apiId: String
     /// Unacknowledged deliveries a subscriber may hold.
     static let prefetch: UInt16 = 100
     private let tls = Mutex<TLSConfiguration?>(nil)
-    private let connectionResource = SharedResource<AMQPConnection> { $0.closeError == nil }
-    private let publisherResource = SharedResource<AMQPChannel> { $0.connection.closeError == nil }
+    /// Reconnection (and the first connect): 6 attempts, backoff from 250 ms doubling to 2 s,
+    /// about 8 s in all before clients get `Endpoint connection failed`.
+    static let recovery = AMQPRecoveryPolicy(maximumAttempts: 6, initialBackoff: .milliseconds(250), maximumBackoff: .seconds(2))
+    private let connectionResource = SharedResource<AMQPSession> { $0.closeError == nil }
+    private let publisherResource = SharedResource<AMQPSessionChannel> { $0.session.closeError == nil }
 
     init(settings: EndpointSettings) {
         configuration = RabbitMQEndpointConfiguration(configuration: settings.configuration, sharedConfiguration: settings.sharedConfiguration)
@@ -101,7 +106,7 @@ public final class RabbitMQConnector: EndpointConnector {
     }
 
     /// The confirm-mode publishing channel, with the producer exchange declared.
-    private func openPublisher() async throws -> AMQPChannel {
+    private func openPublisher() async throws -> AMQPSessionChannel {
         let connection = try await connectionResource.get { try await self.openConnection() }
         do {
             let channel = try await connection.openChannel()
@@ -122,7 +127,7 @@ public final class RabbitMQConnector: EndpointConnector {
         let durable = request.qos != .none
         let queue = RabbitMQEndpointConfiguration.queueName(apiId: apiId, clientIdentifier: request.clientIdentifier, durable: durable)
         let connection = try await connectionResource.get { try await self.openConnection() }
-        let channel: AMQPChannel
+        let channel: AMQPSessionChannel
         do {
             channel = try await connection.openChannel()
         } catch {
@@ -136,7 +141,7 @@ public final class RabbitMQConnector: EndpointConnector {
             let deliveries = try await channel.consume(queue: queue, noAck: !durable)
             return MessageSubscription(RabbitMQMessages(consumer: deliveries, channel: channel, acknowledges: durable))
         } catch {
-            try? await channel.close()
+            await channel.close()
             throw GatewayError(amqp: error)
         }
     }
@@ -150,7 +155,7 @@ public final class RabbitMQConnector: EndpointConnector {
 
     // MARK: Connection
 
-    private func openConnection() async throws -> AMQPConnection {
+    private func openConnection() async throws -> AMQPSession {
         var amqp = AMQPConnectionConfiguration(
             host: configuration.serverHost, port: configuration.serverPort, virtualHost: configuration.virtualHost,
             username: configuration.username ?? "", password: configuration.password ?? "", tls: tls.withLock { $0 },
@@ -158,7 +163,7 @@ public final class RabbitMQConnector: EndpointConnector {
         // Without a user name the client certificate is the identity (SASL EXTERNAL).
         if configuration.username?.isEmpty ?? true { amqp.authentication = .external }
         do {
-            return try await AMQPConnection.connect(amqp)
+            return try await AMQPSession.connect(configuration: amqp, recovery: Self.recovery)
         } catch {
             // Whatever goes wrong before the connection is open (a TLS alert read as a frame
             // from a plaintext client included) is a connection failure.
@@ -167,7 +172,7 @@ public final class RabbitMQConnector: EndpointConnector {
         }
     }
 
-    private func declare(_ exchange: RabbitMQEndpointConfiguration.Exchange, on channel: AMQPChannel) async throws {
+    private func declare(_ exchange: RabbitMQEndpointConfiguration.Exchange, on channel: AMQPSessionChannel) async throws {
         guard !exchange.name.isEmpty, !exchange.name.hasPrefix("amq.") else { return }
         try await channel.exchangeDeclare(exchange.name, type: exchange.type, durable: exchange.durable, autoDelete: exchange.autoDelete)
     }
@@ -177,12 +182,12 @@ public final class RabbitMQConnector: EndpointConnector {
 /// subscription is no longer referenced.
 struct RabbitMQMessages: AsyncSequence, Sendable {
     typealias Element = Message
-    let consumer: AMQPConsumer
-    let channel: AMQPChannel
+    let consumer: AMQPSessionConsumer
+    let channel: AMQPSessionChannel
     let acknowledges: Bool
     let lease: ChannelLease
 
-    init(consumer: AMQPConsumer, channel: AMQPChannel, acknowledges: Bool) {
+    init(consumer: AMQPSessionConsumer, channel: AMQPSessionChannel, acknowledges: Bool) {
         self.consumer = consumer
         self.channel = channel
         self.acknowledges = acknowledges
@@ -191,11 +196,11 @@ struct RabbitMQMessages: AsyncSequence, Sendable {
 
     /// Closes its channel when the last copy of the subscription goes.
     final class ChannelLease: Sendable {
-        let channel: AMQPChannel
-        init(_ channel: AMQPChannel) { self.channel = channel }
+        let channel: AMQPSessionChannel
+        init(_ channel: AMQPSessionChannel) { self.channel = channel }
         deinit {
             let channel = self.channel
-            Task { try? await channel.close() }
+            Task { await channel.close() }
         }
     }
 
@@ -204,8 +209,8 @@ struct RabbitMQMessages: AsyncSequence, Sendable {
     }
 
     struct AsyncIterator: AsyncIteratorProtocol {
-        var base: AMQPConsumer.AsyncIterator
-        let channel: AMQPChannel
+        var base: AMQPSessionConsumer.AsyncIterator
+        let channel: AMQPSessionChannel
         let acknowledges: Bool
         let lease: ChannelLease
 
@@ -220,10 +225,11 @@ struct RabbitMQMessages: AsyncSequence, Sendable {
             var message = Self.message(delivery)
             if acknowledges {
                 let channel = self.channel
-                let tag = delivery.deliveryTag
                 message.acknowledgement = MessageAcknowledgement {
                     do {
-                        try await channel.ack(deliveryTag: tag)
+                        // A delivery of a connection lost meanwhile is not acknowledged: the
+                        // broker redelivers it.
+                        try await channel.ack(delivery)
                     } catch {
                         throw GatewayError(amqp: error)
                     }
