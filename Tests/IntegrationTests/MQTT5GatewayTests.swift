@@ -141,20 +141,7 @@ import Testing
         let broker = try MosquittoServer(port: 18862)
         let shared = "{sessionExpiryInterval: 0, producer: {enabled: true, topic: jobs}, consumer: {enabled: true, topic: jobs}}"
         try await withGateway([mqttDefinition(id: "jobs", port: broker.port, shared: shared)]) { port, client in
-            let first = try await SSEClient.connect(port: port, path: "/jobs", identifier: "workers")
-            let second = try await SSEClient.connect(port: port, path: "/jobs", identifier: "workers")
-            let audit = try await SSEClient.connect(port: port, path: "/jobs", identifier: "audit")
-            for index in 0..<10 {
-                #expect(try await client.post("/jobs", "job \(index)").status == 202)
-            }
-            var auditSeen: [String] = []
-            for _ in 0..<10 { auditSeen.append(try await audit.nextMessage().data) }
-            #expect(auditSeen == (0..<10).map { "job \($0)" })
-            let a = await first.messages(within: .seconds(1)).map(\.data)
-            let b = await second.messages(within: .milliseconds(300)).map(\.data)
-            #expect(Set(a + b) == Set((0..<10).map { "job \($0)" }))
-            #expect(a.count + b.count == 10)
-            #expect(!a.isEmpty && !b.isEmpty, "the shared subscription must split: \(a) / \(b)")
+            try await expectSameIdentifierSplitsOthersGetAll(port: port, client: client, path: "/jobs")
         }
     }
 

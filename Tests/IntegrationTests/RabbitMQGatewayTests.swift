@@ -44,23 +44,7 @@ import Testing
         let shared = Self.shared(
             "producer: {enabled: true, exchange: {name: sluice.test.jobs, type: fanout}}, consumer: {enabled: true, exchange: {name: sluice.test.jobs, type: fanout}}")
         try await withGateway([rabbitDefinition(id: "jobs", shared: shared)]) { port, client in
-            let first = try await SSEClient.connect(port: port, path: "/jobs", identifier: "workers")
-            let second = try await SSEClient.connect(port: port, path: "/jobs", identifier: "workers")
-            let audit = try await SSEClient.connect(port: port, path: "/jobs", identifier: "audit")
-            for index in 0..<10 {
-                #expect(try await client.post("/jobs", "job \(index)").status == 202)
-            }
-            var auditSeen: [String] = []
-            for _ in 0..<10 { auditSeen.append(try await audit.nextMessage().data) }
-            #expect(auditSeen == (0..<10).map { "job \($0)" })
-            let a = await first.messages(within: .seconds(1)).map(\.data)
-            let b = await second.messages(within: .milliseconds(300)).map(\.data)
-            #expect(Set(a + b) == Set((0..<10).map { "job \($0)" }))
-            #expect(a.count + b.count == 10)
-            #expect(!a.isEmpty && !b.isEmpty, "one queue, two consumers: \(a) / \(b)")
-            await first.close()
-            await second.close()
-            await audit.close()
+            try await expectSameIdentifierSplitsOthersGetAll(port: port, client: client, path: "/jobs")
         }
     }
 

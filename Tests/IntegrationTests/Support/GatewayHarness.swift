@@ -244,6 +244,27 @@ func httpGet(port: Int, path: String, headers: [(String, String)]) async throws 
     return (client.status, body)
 }
 
+/// Contract §4 through any endpoint: two SSE clients sending the same identifier split the
+/// messages POSTed to `path`, a client with another identifier gets every one of them.
+func expectSameIdentifierSplitsOthersGetAll(port: Int, client: some TestClientProtocol, path: String) async throws {
+    let first = try await SSEClient.connect(port: port, path: path, identifier: "workers")
+    let second = try await SSEClient.connect(port: port, path: path, identifier: "workers")
+    let audit = try await SSEClient.connect(port: port, path: path, identifier: "audit")
+    let expected = (0..<10).map { "job \($0)" }
+    for message in expected {
+        #expect(try await client.post(path, message).status == 202)
+    }
+    var auditSeen: [String] = []
+    for _ in expected { auditSeen.append(try await audit.nextMessage().data) }
+    #expect(auditSeen == expected)
+    let a = await first.messages(within: .seconds(1)).map(\.data)
+    let b = await second.messages(within: .milliseconds(300)).map(\.data)
+    #expect(Set(a + b) == Set(expected))
+    #expect(a.count + b.count == expected.count)
+    #expect(!a.isEmpty && !b.isEmpty, "clients with one identifier must split the messages: \(a) / \(b)")
+    for stream in [first, second, audit] { await stream.close() }
+}
+
 extension TestClientProtocol {
     /// POSTs `body` with extra headers; returns the status and the body text.
     func post(_ path: String, _ body: String, headers: [(String, String)] = []) async throws -> (status: Int, body: String) {
