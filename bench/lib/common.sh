@@ -18,15 +18,20 @@ ensure_packages() {
   DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Compiles bench/tools/*.c into bench/.build/ when a source is newer than its binary.
+# Compiles bench/tools/*.c into bench/.build/ when a source (or a tools/*.h) is newer than its binary.
 build_tools() {
   mkdir -p "$BENCH_DIR/.build"
-  local source name binary
+  local source name binary header stale
   for source in "$BENCH_DIR"/tools/*.c; do
     name=$(basename "$source" .c)
     binary="$BENCH_DIR/.build/$name"
-    if [ ! -x "$binary" ] || [ "$source" -nt "$binary" ] || [ "$BENCH_DIR/tools/common.h" -nt "$binary" ]; then
-      gcc -O2 -Wall -Wextra -o "$binary" "$source" -lmosquitto -lpthread
+    stale=0
+    if [ ! -x "$binary" ] || [ "$source" -nt "$binary" ]; then stale=1; fi
+    for header in "$BENCH_DIR"/tools/*.h; do
+      if [ "$header" -nt "$binary" ]; then stale=1; fi
+    done
+    if [ $stale = 1 ]; then
+      gcc -O2 -Wall -Wextra -o "$binary" "$source" -lmosquitto -lrabbitmq -lpthread
     fi
   done
 }
@@ -186,4 +191,61 @@ cpu_per_msg_us() {
     if (n == "" || n + 0 == 0 || k == 0) { print "-"; exit }
     for (i = 1; i <= k; i++) { if (cpu[i] !~ /^[0-9.]+$/) { print "-"; exit } total += cpu[i] }
     printf "%.1f", total * 1e6 / n }'
+}
+
+# ---------- rows shared by the workload families ----------
+
+# publish_rows NAME SLUICE_OUT BASELINE_OUT SETTINGS: the rows and notes of a POST workload
+# (httpload through Sluice beside a native publisher that prints the same keys).
+publish_rows() {
+  local name=$1 sl=$2 base=$3 settings=$4
+  local s_err b_err statuses
+  s_err=$(awk -F= '/^(non_expected|connect_errors|io_errors|closed_by_server|parse_errors)=/ {n += $2} END {print n + 0}' "$sl")
+  b_err=$(awk -F= '/^(non_expected|publish_errors|disconnects)=/ {n += $2} END {print n + 0}' "$base")
+  row "$name" "acked/s" "$(fmt "$(kv "$sl" rate)" 0)" "$(fmt "$(kv "$base" rate)" 0)" "$(ratio "$(kv "$sl" rate)" "$(kv "$base" rate)")" \
+    "$(kv "$sl" cpu_sluice)" "$(kv "$sl" cpu_broker)/$(kv "$base" cpu_broker)" "$(kv "$sl" cpu_loadgen)/$(kv "$base" cpu_loadgen)" \
+    "$(rss_mb "$SLUICE_PID")" "$settings"
+  local p
+  for p in p50 p99 p999; do
+    row "" "$p ms" "$(kv "$sl" latency_${p}_ms)" "$(kv "$base" latency_${p}_ms)" "$(ratio "$(kv "$sl" latency_${p}_ms)" "$(kv "$base" latency_${p}_ms)")" "" "" "" "" ""
+  done
+  row "" "not acked" "$s_err" "$b_err" "" "" "" "" "" ""
+  local s_us b_us
+  s_us=$(cpu_per_msg_us "$(kv "$sl" responses)" "$(kv "$sl" cpu_sluice)" "$(kv "$sl" cpu_broker)")
+  b_us=$(cpu_per_msg_us "$(kv "$base" responses)" "$(kv "$base" cpu_broker)")
+  row "" "server CPU us/msg" "$s_us" "$b_us" "$(ratio "$s_us" "$b_us")" "" "" "" "" ""
+  if [ "$s_err" != 0 ]; then
+    statuses=$(grep -E '^(status_[0-9]+|connect_errors|io_errors|closed_by_server|parse_errors)=' "$sl" | grep -v '^status_202=' | grep -v '=0$' | tr '\n' ' ')
+    note "$name: Sluice: $statuses"
+  fi
+  [ "$b_err" = 0 ] || note "$name: baseline: $(grep -E '^(non_expected|returned|nacked|publish_errors|disconnects)=' "$base" | tr '\n' ' ')"
+}
+
+# fanout_rows NAME SUBSCRIBERS SLUICE_OUT BASELINE_OUT SETTINGS: the rows and notes of a fan-out
+# workload (tools/fanout through Sluice beside tools/fanout against the broker).
+fanout_rows() {
+  local name=$1 subscribers=$2 sl=$3 base=$4 settings=$5
+  local s_pct b_pct
+  s_pct=$(awk -v r="$(kv "$sl" delivery_ratio)" 'BEGIN { if (r == "") print "-"; else printf "%.3f", r * 100 }')
+  b_pct=$(awk -v r="$(kv "$base" delivery_ratio)" 'BEGIN { if (r == "") print "-"; else printf "%.3f", r * 100 }')
+  row "$name" "delivered %" "$s_pct" "$b_pct" "$(ratio "$s_pct" "$b_pct")" \
+    "$(kv "$sl" cpu_sluice)" "$(kv "$sl" cpu_broker)/$(kv "$base" cpu_broker)" "$(kv "$sl" cpu_loadgen)/$(kv "$base" cpu_loadgen)" \
+    "$(rss_mb "$SLUICE_PID")" "$settings"
+  row "" "deliveries/s" "$(fmt "$(kv "$sl" deliveries_per_s)" 0)" "$(fmt "$(kv "$base" deliveries_per_s)" 0)" \
+    "$(ratio "$(kv "$sl" deliveries_per_s)" "$(kv "$base" deliveries_per_s)")" "" "" "" "" ""
+  local p
+  for p in p50 p99 p999; do
+    row "" "$p ms" "$(kv "$sl" latency_${p}_ms)" "$(kv "$base" latency_${p}_ms)" "$(ratio "$(kv "$sl" latency_${p}_ms)" "$(kv "$base" latency_${p}_ms)")" "" "" "" "" ""
+  done
+  local s_us b_us
+  s_us=$(cpu_per_msg_us "$(kv "$sl" delivered)" "$(kv "$sl" cpu_sluice)" "$(kv "$sl" cpu_broker)")
+  b_us=$(cpu_per_msg_us "$(kv "$base" delivered)" "$(kv "$base" cpu_broker)")
+  row "" "server CPU us/deliv" "$s_us" "$b_us" "$(ratio "$s_us" "$b_us")" "" "" "" "" ""
+  local f out
+  for f in "$sl" "$base"; do
+    [ -s "$f" ] || continue
+    out=$(grep -E '^(ready|duplicates_or_reordered|stale|goaways|error_events|disconnects|bad_status|connect_errors|parse_errors|pub_errors)=' "$f" |
+      awk -F= -v n="$subscribers" '($1 == "ready" && $2 != n) || ($1 != "ready" && $2 != 0)' | tr '\n' ' ')
+    [ -z "$out" ] || note "$name: $([ "$f" = "$sl" ] && echo Sluice || echo baseline): $out"
+  done
 }

@@ -22,7 +22,7 @@ static inline uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void die(const char *fmt, ...) {
+static inline void die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "bench tool: ");
@@ -63,7 +63,7 @@ static inline void hist_add(hist_t *h, uint64_t us) {
     if (us > h->max) h->max = us;
 }
 
-static uint64_t hist_percentile(const hist_t *h, double p) {
+static inline uint64_t hist_percentile(const hist_t *h, double p) {
     if (h->total == 0) return 0;
     uint64_t rank = (uint64_t)(p / 100.0 * (double)h->total + 0.5);
     if (rank < 1) rank = 1;
@@ -79,7 +79,7 @@ static uint64_t hist_percentile(const hist_t *h, double p) {
     return h->max;
 }
 
-static void hist_print(const char *prefix, const hist_t *h) {
+static inline void hist_print(const char *prefix, const hist_t *h) {
     printf("%s_p50_ms=%.3f\n", prefix, hist_percentile(h, 50) / 1000.0);
     printf("%s_p90_ms=%.3f\n", prefix, hist_percentile(h, 90) / 1000.0);
     printf("%s_p99_ms=%.3f\n", prefix, hist_percentile(h, 99) / 1000.0);
@@ -88,14 +88,14 @@ static void hist_print(const char *prefix, const hist_t *h) {
 }
 
 /* CPU seconds (user + system) of this process, all threads. */
-static double self_cpu_seconds(void) {
+static inline double self_cpu_seconds(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
 /* CPU seconds (utime + stime) of another process from /proc/<pid>/stat; -1 if it is gone. */
-static double pid_cpu_seconds(int pid) {
+static inline double pid_cpu_seconds(int pid) {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     int fd = open(path, O_RDONLY);
@@ -128,7 +128,7 @@ typedef struct {
     uint64_t window_start_ns;
 } watch_t;
 
-static void watch_add(watch_t *w, const char *spec) {
+static inline void watch_add(watch_t *w, const char *spec) {
     const char *eq = strchr(spec, '=');
     if (!eq || w->count == MAX_WATCH || eq - spec >= 32) die("bad --watch %s (want name=pid)", spec);
     memcpy(w->names[w->count], spec, (size_t)(eq - spec));
@@ -137,14 +137,14 @@ static void watch_add(watch_t *w, const char *spec) {
     w->count++;
 }
 
-static void watch_begin(watch_t *w) {
+static inline void watch_begin(watch_t *w) {
     for (int i = 0; i < w->count; i++) w->start[i] = pid_cpu_seconds(w->pids[i]);
     w->self_start = self_cpu_seconds();
     w->window_start_ns = now_ns();
 }
 
 /* Prints cpu_<name>=seconds for every watched process and cpu_loadgen for this one. */
-static void watch_end(const watch_t *w) {
+static inline void watch_end(const watch_t *w) {
     for (int i = 0; i < w->count; i++) {
         double end = pid_cpu_seconds(w->pids[i]);
         if (end < 0 || w->start[i] < 0)
@@ -156,7 +156,7 @@ static void watch_end(const watch_t *w) {
     printf("window_s=%.3f\n", (now_ns() - w->window_start_ns) / 1e9);
 }
 
-static void raise_fd_limit(void) {
+static inline void raise_fd_limit(void) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
@@ -165,7 +165,7 @@ static void raise_fd_limit(void) {
 }
 
 /* A payload of exactly `size` bytes: `head` then 'x' padding (head is truncated if longer). */
-static void fill_payload(char *out, size_t size, const char *head) {
+static inline void fill_payload(char *out, size_t size, const char *head) {
     size_t n = strlen(head);
     if (n > size) n = size;
     memcpy(out, head, n);

@@ -1,23 +1,32 @@
-/* fanout: N subscribers of one MQTT topic, fed by one publisher at a fixed rate.
+/* fanout: N subscribers of one MQTT topic or AMQP exchange, fed by one publisher at a fixed rate.
  *
  *   --mode sse   N Server-Sent-Events clients of a Sluice API (GET with Accept: text/event-stream,
  *                each with its own X-Sluice-Client-Identifier), raw sockets on one epoll thread.
  *   --mode mqtt  N libmosquitto (MQTT 5) subscribers of the broker itself, on one epoll thread:
- *                the native baseline.
+ *                the native baseline for MQTT.
+ *   --mode amqp  N rabbitmq-c (AMQP 0-9-1) consumers of the broker itself, each with its own
+ *                connection and durable queue bound to the exchange (auto-delete, so they go with
+ *                the tool), prefetch 100, each message acknowledged on receipt; one epoll thread:
+ *                the native baseline for RabbitMQ.
  *
- * A publisher thread (libmosquitto, MQTT 5) publishes to the broker directly. It first sends probe
- * messages every 100 ms until every subscriber has received one (so every subscription is live),
- * then `rate` messages per second for `duration` seconds, each carrying its send time
+ * A publisher thread publishes to the broker directly: `--pub mqtt` (libmosquitto, MQTT 5, QoS
+ * --pub-qos) or `--pub amqp` (rabbitmq-c, publisher confirms, to the exchange with the routing
+ * key; the default in amqp mode). It first sends probe messages every 100 ms until every
+ * subscriber has received one (so every subscription is live), then `rate` messages per second
+ * for `duration` seconds, each carrying its send time
  * (CLOCK_MONOTONIC, same process). Subscribers count deliveries and publish-to-receive latency.
  * The run ends when every subscriber has every message or `drain` seconds after the last publish.
  * Output: key=value lines.
  *
- *   fanout --mode sse|mqtt --subscribers N --rate R --duration S [--size BYTES]
+ *   fanout --mode sse|mqtt|amqp --subscribers N --rate R --duration S [--size BYTES]
  *          [--host H --port P --path /x]            (Sluice, sse mode)
  *          [--broker-host H] --broker-port P [--topic T] [--pub-qos 1] [--sub-qos 1] [--share 1]
+ *          [--pub mqtt|amqp] [--user U --password W --vhost V] [--exchange X --exchange-type T]
+ *          [--routing-key K] [--prefetch 100]  (AMQP)
  *          [--ready-timeout S] [--drain S] [--watch name=pid]...
  */
 #include "common.h"
+#include "amqp.h"
 
 #include <arpa/inet.h>
 #include <mosquitto.h>
@@ -32,7 +41,11 @@
 #include <sys/socket.h>
 
 /* ---------- settings ---------- */
-static int mode_sse = 1;
+enum { MODE_SSE, MODE_MQTT, MODE_AMQP };
+static int mode = MODE_SSE;
+static int pub_amqp = -1; /* the publisher speaks AMQP (default: in amqp mode) */
+static amqp_target_t amqp_target = AMQP_TARGET_DEFAULTS;
+static int prefetch = 100;
 static int subscribers = 100;
 static double rate = 1000, duration = 10, ready_timeout = 60, drain = 5;
 static int size = 100;
@@ -74,6 +87,12 @@ typedef struct {
     struct mosquitto *mosq;
     int writing;
     int connected;
+    /* amqp */
+    amqp_connection_state_t amqp;
+    uint64_t amqp_tag;  /* delivery tag of the message being received */
+    uint64_t body_left; /* bytes of its body still to come */
+    char body[96];      /* its start (what on_payload reads) */
+    size_t body_len;
 } sub_t;
 
 static sub_t *subs;
@@ -98,20 +117,103 @@ static void on_pub_ack(struct mosquitto *m, void *o, int mid, int reason, const 
     else atomic_fetch_add(&pub_errors, 1);
 }
 
+/* The publisher's connection: MQTT 5 (libmosquitto) or AMQP 0-9-1 (rabbitmq-c, confirm mode). */
+typedef struct {
+    struct mosquitto *mosq;
+    uint64_t last_misc;
+    amqp_connection_state_t amqp;
+    uint64_t amqp_confirmed; /* highest delivery tag confirmed */
+} pub_conn_t;
+
+static amqp_basic_properties_t amqp_props = {._flags = AMQP_BASIC_DELIVERY_MODE_FLAG, .delivery_mode = 1};
+
+static void pub_connect(pub_conn_t *p) {
+    p->last_misc = now_ns();
+    if (pub_amqp) {
+        p->amqp = amqp_open(&amqp_target, 131072, "publisher");
+        amqp_declare_exchange(p->amqp, &amqp_target, "publisher: exchange.declare");
+        amqp_confirm_select(p->amqp, 1);
+        amqp_check(amqp_get_rpc_reply(p->amqp), "publisher: confirm.select");
+        atomic_store(&publisher_ready, 1);
+        return;
+    }
+    p->mosq = mosquitto_new(NULL, true, NULL);
+    mosquitto_int_option(p->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    mosquitto_int_option(p->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_connect_v5_callback_set(p->mosq, on_pub_connect);
+    mosquitto_publish_v5_callback_set(p->mosq, on_pub_ack);
+    int rc = mosquitto_connect_bind_v5(p->mosq, broker_host, broker_port, 60, NULL, NULL);
+    if (rc) die("publisher: connect %s:%d: %s", broker_host, broker_port, mosquitto_strerror(rc));
+}
+
+/* Sends one message; 1 if it went out. */
+static int pub_send(pub_conn_t *p, char *payload) {
+    if (pub_amqp) {
+        amqp_bytes_t body = {.len = (size_t)size, .bytes = payload};
+        return amqp_basic_publish(p->amqp, 1, amqp_cstring_bytes(amqp_target.exchange),
+                                  amqp_cstring_bytes(amqp_target.routing_key), 0, 0, &amqp_props, body) == AMQP_STATUS_OK;
+    }
+    return mosquitto_publish_v5(p->mosq, NULL, topic, size, payload, pub_qos, false, NULL) == MOSQ_ERR_SUCCESS;
+}
+
+/* Network I/O (acknowledgements in, pending writes out) for at most `wait` nanoseconds. */
+static void pub_io(pub_conn_t *p, uint64_t wait) {
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)wait};
+    if (pub_amqp) {
+        struct pollfd pfd = {.fd = amqp_get_sockfd(p->amqp), .events = POLLIN};
+        if (ppoll(&pfd, 1, &ts, NULL) <= 0) return;
+        amqp_frame_t f;
+        int rc;
+        while ((rc = amqp_next_frame(p->amqp, &f)) == AMQP_STATUS_OK) {
+            if (f.frame_type != AMQP_FRAME_METHOD) continue;
+            amqp_method_number_t id = f.payload.method.id;
+            if (id == AMQP_BASIC_ACK_METHOD || id == AMQP_BASIC_NACK_METHOD) {
+                uint64_t tag = id == AMQP_BASIC_ACK_METHOD ? ((amqp_basic_ack_t *)f.payload.method.decoded)->delivery_tag
+                                                           : ((amqp_basic_nack_t *)f.payload.method.decoded)->delivery_tag;
+                int multiple = id == AMQP_BASIC_ACK_METHOD ? ((amqp_basic_ack_t *)f.payload.method.decoded)->multiple
+                                                           : ((amqp_basic_nack_t *)f.payload.method.decoded)->multiple;
+                uint64_t n = multiple ? (tag > p->amqp_confirmed ? tag - p->amqp_confirmed : 0) : 1;
+                if (tag > p->amqp_confirmed) p->amqp_confirmed = tag;
+                atomic_fetch_add(id == AMQP_BASIC_ACK_METHOD ? &pub_acks : &pub_errors, n);
+            } else if (id == AMQP_CHANNEL_CLOSE_METHOD || id == AMQP_CONNECTION_CLOSE_METHOD) {
+                die("publisher: %s", amqp_close_text(&f));
+            }
+        }
+        if (rc != AMQP_STATUS_TIMEOUT) die("publisher: %s", amqp_error_string2(rc));
+        amqp_maybe_release_buffers(p->amqp);
+        return;
+    }
+    uint64_t now = now_ns();
+    if (now - p->last_misc > 1000000000ull) {
+        mosquitto_loop_misc(p->mosq);
+        p->last_misc = now;
+    }
+    struct pollfd pfd = {.fd = mosquitto_socket(p->mosq), .events = POLLIN | (mosquitto_want_write(p->mosq) ? POLLOUT : 0)};
+    if (ppoll(&pfd, 1, &ts, NULL) > 0) {
+        if (pfd.revents & (POLLIN | POLLERR | POLLHUP)) mosquitto_loop_read(p->mosq, 1);
+        if (pfd.revents & POLLOUT) mosquitto_loop_write(p->mosq, 1);
+    }
+}
+
+static void pub_close(pub_conn_t *p) {
+    if (pub_amqp) {
+        amqp_connection_close(p->amqp, AMQP_REPLY_SUCCESS);
+        amqp_destroy_connection(p->amqp);
+        return;
+    }
+    mosquitto_disconnect(p->mosq);
+    mosquitto_destroy(p->mosq);
+}
+
 static void *publisher(void *arg) {
     (void)arg;
-    struct mosquitto *m = mosquitto_new(NULL, true, NULL);
-    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
-    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
-    mosquitto_connect_v5_callback_set(m, on_pub_connect);
-    mosquitto_publish_v5_callback_set(m, on_pub_ack);
-    int rc = mosquitto_connect_bind_v5(m, broker_host, broker_port, 60, NULL, NULL);
-    if (rc) die("publisher: connect %s:%d: %s", broker_host, broker_port, mosquitto_strerror(rc));
+    pub_conn_t pc = {0};
+    pub_connect(&pc);
     char *payload = malloc((size_t)size + 64);
     char head[96];
     uint64_t total = (uint64_t)(rate * duration + 0.5);
     uint64_t interval = (uint64_t)(1e9 / rate);
-    uint64_t probe_seq = 0, next_probe = now_ns(), sent = 0, run_start = 0, last_misc = now_ns();
+    uint64_t probe_seq = 0, next_probe = now_ns(), sent = 0, run_start = 0;
     while (!atomic_load(&stop_publisher)) {
         uint64_t now = now_ns();
         int ph = atomic_load(&phase);
@@ -121,7 +223,7 @@ static void *publisher(void *arg) {
                 if (now >= next_probe) {
                     snprintf(head, sizeof head, "P %08x %llu ", run_id, (unsigned long long)probe_seq++);
                     fill_payload(payload, (size_t)size, head);
-                    mosquitto_publish_v5(m, NULL, topic, size, payload, pub_qos, false, NULL);
+                    pub_send(&pc, payload);
                     next_probe = now + 100000000ull;
                 }
                 next = next_probe;
@@ -134,7 +236,7 @@ static void *publisher(void *arg) {
                     uint64_t t = now_ns();
                     snprintf(head, sizeof head, "M %08x %llu %llu ", run_id, (unsigned long long)sent, (unsigned long long)t);
                     fill_payload(payload, (size_t)size, head);
-                    if (mosquitto_publish_v5(m, NULL, topic, size, payload, pub_qos, false, NULL) == MOSQ_ERR_SUCCESS)
+                    if (pub_send(&pc, payload))
                         atomic_fetch_add(&offered, 1);
                     else
                         atomic_fetch_add(&pub_errors, 1);
@@ -149,21 +251,11 @@ static void *publisher(void *arg) {
                 }
             }
         }
-        if (now - last_misc > 1000000000ull) {
-            mosquitto_loop_misc(m);
-            last_misc = now;
-        }
-        struct pollfd pfd = {.fd = mosquitto_socket(m), .events = POLLIN | (mosquitto_want_write(m) ? POLLOUT : 0)};
         uint64_t wait = next > now ? next - now : 0;
         if (wait > 50000000ull) wait = 50000000ull;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)wait};
-        if (ppoll(&pfd, 1, &ts, NULL) > 0) {
-            if (pfd.revents & (POLLIN | POLLERR | POLLHUP)) mosquitto_loop_read(m, 1);
-            if (pfd.revents & POLLOUT) mosquitto_loop_write(m, 1);
-        }
+        pub_io(&pc, wait);
     }
-    mosquitto_disconnect(m);
-    mosquitto_destroy(m);
+    pub_close(&pc);
     return NULL;
 }
 
@@ -455,6 +547,79 @@ static void mqtt_event(sub_t *s, uint32_t events) {
     mqtt_update(s);
 }
 
+/* ---------- AMQP consumer (baseline) ---------- */
+static void amqp_sub_close(sub_t *s, const char *why) {
+    if (s->closed) return;
+    s->closed = 1;
+    disconnects++;
+    fprintf(stderr, "fanout: subscriber %d: %s\n", s->index, why);
+    epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, NULL);
+}
+
+/* A whole message has arrived: count it, then acknowledge it. */
+static void amqp_sub_deliver(sub_t *s) {
+    on_payload(s, s->body, s->body_len, now_ns());
+    int rc = amqp_basic_ack(s->amqp, 1, s->amqp_tag, 0);
+    if (rc != AMQP_STATUS_OK) amqp_sub_close(s, amqp_error_string2(rc));
+}
+
+/* Handles every frame that has arrived: basic.deliver, then the content header, then body frames. */
+static void amqp_sub_read(sub_t *s) {
+    amqp_frame_t f;
+    int rc = AMQP_STATUS_TIMEOUT;
+    while (!s->closed && (rc = amqp_next_frame(s->amqp, &f)) == AMQP_STATUS_OK) {
+        if (f.frame_type == AMQP_FRAME_METHOD) {
+            switch (f.payload.method.id) {
+            case AMQP_BASIC_DELIVER_METHOD:
+                s->amqp_tag = ((amqp_basic_deliver_t *)f.payload.method.decoded)->delivery_tag;
+                s->body_len = 0;
+                break;
+            case AMQP_BASIC_CANCEL_METHOD:
+            case AMQP_CHANNEL_CLOSE_METHOD:
+            case AMQP_CONNECTION_CLOSE_METHOD:
+                amqp_sub_close(s, amqp_close_text(&f));
+                break;
+            default:
+                break;
+            }
+        } else if (f.frame_type == AMQP_FRAME_HEADER) {
+            s->body_left = f.payload.properties.body_size;
+            if (!s->body_left) amqp_sub_deliver(s);
+        } else if (f.frame_type == AMQP_FRAME_BODY) {
+            amqp_bytes_t b = f.payload.body_fragment;
+            size_t room = sizeof s->body - s->body_len;
+            size_t n = b.len < room ? b.len : room;
+            memcpy(s->body + s->body_len, b.bytes, n);
+            s->body_len += n;
+            s->body_left = b.len < s->body_left ? s->body_left - b.len : 0;
+            if (!s->body_left) amqp_sub_deliver(s);
+        }
+    }
+    if (!s->closed && rc != AMQP_STATUS_TIMEOUT) amqp_sub_close(s, amqp_error_string2(rc));
+    amqp_maybe_release_buffers(s->amqp);
+}
+
+static void amqp_sub_open(sub_t *s) {
+    char what[64], queue[128];
+    snprintf(what, sizeof what, "subscriber %d", s->index);
+    s->amqp = amqp_open(&amqp_target, 131072, what);
+    if (s->index == 0) amqp_declare_exchange(s->amqp, &amqp_target, what);
+    amqp_basic_qos(s->amqp, 1, 0, (uint16_t)prefetch, 0);
+    amqp_check(amqp_get_rpc_reply(s->amqp), what);
+    snprintf(queue, sizeof queue, "bench/sub-%08x-%d", run_id, s->index);
+    amqp_queue_declare(s->amqp, 1, amqp_cstring_bytes(queue), 0, 1, 0, 1, amqp_empty_table);
+    amqp_check(amqp_get_rpc_reply(s->amqp), what);
+    amqp_queue_bind(s->amqp, 1, amqp_cstring_bytes(queue), amqp_cstring_bytes(amqp_target.exchange),
+                    amqp_cstring_bytes(amqp_target.routing_key), amqp_empty_table);
+    amqp_check(amqp_get_rpc_reply(s->amqp), what);
+    amqp_basic_consume(s->amqp, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+    amqp_check(amqp_get_rpc_reply(s->amqp), what);
+    s->fd = amqp_get_sockfd(s->amqp);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, s->fd, &ev);
+    amqp_sub_read(s); /* deliveries that came with the replies */
+}
+
 /* ---------- main ---------- */
 static void poll_once(int timeout_ms) {
     static struct epoll_event events[4096];
@@ -462,10 +627,11 @@ static void poll_once(int timeout_ms) {
     for (int i = 0; i < n; i++) {
         sub_t *s = events[i].data.ptr;
         if (s->closed) continue;
-        if (mode_sse) sse_event(s, events[i].events);
-        else mqtt_event(s, events[i].events);
+        if (mode == MODE_SSE) sse_event(s, events[i].events);
+        else if (mode == MODE_MQTT) mqtt_event(s, events[i].events);
+        else amqp_sub_read(s);
     }
-    if (!mode_sse) {
+    if (mode == MODE_MQTT) {
         static uint64_t last_misc;
         uint64_t now = now_ns();
         if (now - last_misc > 1000000000ull) {
@@ -485,7 +651,10 @@ int main(int argc, char **argv) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) die("missing value for %s", a);
-        if (!strcmp(a, "--mode")) mode_sse = !strcmp(v, "sse") ? 1 : !strcmp(v, "mqtt") ? 0 : (die("bad --mode %s", v), 0);
+        if (!strcmp(a, "--mode")) mode = !strcmp(v, "sse") ? MODE_SSE : !strcmp(v, "mqtt") ? MODE_MQTT : !strcmp(v, "amqp") ? MODE_AMQP : (die("bad --mode %s", v), 0);
+        else if (!strcmp(a, "--pub")) pub_amqp = !strcmp(v, "amqp") ? 1 : !strcmp(v, "mqtt") ? 0 : (die("bad --pub %s", v), 0);
+        else if (!strcmp(a, "--prefetch")) prefetch = atoi(v);
+        else if (amqp_target_option(&amqp_target, a, v)) ;
         else if (!strcmp(a, "--subscribers")) subscribers = atoi(v);
         else if (!strcmp(a, "--rate")) rate = atof(v);
         else if (!strcmp(a, "--duration")) duration = atof(v);
@@ -505,25 +674,31 @@ int main(int argc, char **argv) {
         else die("unknown option %s", a);
         i++;
     }
-    if (!broker_port || (mode_sse && !port) || subscribers < 1 || rate <= 0 || size < 48)
-        die("usage: fanout --mode sse|mqtt --subscribers N --rate R --duration S --broker-port P [--port P] (size >= 48)");
+    if (!broker_port || (mode == MODE_SSE && !port) || subscribers < 1 || rate <= 0 || size < 48)
+        die("usage: fanout --mode sse|mqtt|amqp --subscribers N --rate R --duration S --broker-port P [--port P] (size >= 48)");
+    if (pub_amqp < 0) pub_amqp = mode == MODE_AMQP;
+    amqp_target.host = broker_host;
+    amqp_target.port = broker_port;
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     run_id = (unsigned)(now_ns() ^ ((uint64_t)getpid() << 16));
+    printf("run_id=%08x\n", run_id); /* first, so that the SSE clients' queues can be found even if this fails */
+    fflush(stdout);
     mosquitto_lib_init();
     epfd = epoll_create1(EPOLL_CLOEXEC);
     subs = calloc((size_t)subscribers, sizeof(sub_t));
     sluice_addr.sin_family = AF_INET;
     sluice_addr.sin_port = htons((uint16_t)port);
-    if (mode_sse && inet_pton(AF_INET, host, &sluice_addr.sin_addr) != 1) die("bad host %s", host);
+    if (mode == MODE_SSE && inet_pton(AF_INET, host, &sluice_addr.sin_addr) != 1) die("bad host %s", host);
 
     uint64_t t0 = now_ns();
     for (int i = 0; i < subscribers; i++) {
         sub_t *s = &subs[i];
         s->index = i;
         s->last_seq = -1;
-        if (mode_sse) sse_open(s);
-        else mqtt_open(s);
+        if (mode == MODE_SSE) sse_open(s);
+        else if (mode == MODE_MQTT) mqtt_open(s);
+        else amqp_sub_open(s);
         opened = i + 1;
         if (i % 64 == 63) poll_once(0); /* keep up with connects and CONNACKs */
     }
@@ -554,9 +729,10 @@ int main(int argc, char **argv) {
     }
     uint64_t end = now_ns();
     uint64_t done = atomic_load(&pub_done_ns);
-    printf("mode=%s\nsubscribers=%d\nready=%d\nready_s=%.2f\nrate=%.1f\nsize=%d\nduration_s=%.1f\n",
-           mode_sse ? "sse" : "mqtt", subscribers, ready_count, ready_s, rate, size, duration);
-    printf("pub_qos=%d\nsub_qos=%d\n", pub_qos, mode_sse ? -1 : sub_qos);
+    printf("mode=%s\npub=%s\nsubscribers=%d\nready=%d\nready_s=%.2f\nrate=%.1f\nsize=%d\nduration_s=%.1f\n",
+           mode == MODE_SSE ? "sse" : mode == MODE_MQTT ? "mqtt" : "amqp", pub_amqp ? "amqp" : "mqtt", subscribers,
+           ready_count, ready_s, rate, size, duration);
+    printf("pub_qos=%d\nsub_qos=%d\n", pub_amqp ? -1 : pub_qos, mode == MODE_MQTT ? sub_qos : -1);
     printf("offered=%llu\nexpected=%llu\ndelivered=%llu\n", (unsigned long long)atomic_load(&offered),
            (unsigned long long)expected, (unsigned long long)delivered);
     printf("delivery_ratio=%.6f\n", expected ? (double)delivered / (double)expected : 0.0);
@@ -584,10 +760,13 @@ int main(int argc, char **argv) {
     atomic_store(&stop_publisher, 1);
     pthread_join(thread, NULL);
     for (int i = 0; i < subscribers; i++) {
-        if (mode_sse) sse_close(&subs[i]);
+        if (mode == MODE_SSE) sse_close(&subs[i]);
         else if (subs[i].mosq) {
             mosquitto_disconnect(subs[i].mosq);
             mosquitto_destroy(subs[i].mosq);
+        } else if (subs[i].amqp) {
+            if (!subs[i].closed) amqp_connection_close(subs[i].amqp, AMQP_REPLY_SUCCESS);
+            amqp_destroy_connection(subs[i].amqp);
         }
     }
     mosquitto_lib_cleanup();

@@ -82,27 +82,7 @@ mqtt_post() {
     --duration "$PUBLISH_DURATION" --warmup "$WARMUP" --size "$MQTT_MESSAGE_SIZE" --expect 202 \
     --watch sluice="$SLUICE_PID" --watch broker="$MOSQUITTO_PID" >"$sl" 2>"$sl.err" || note "$name: the load tool failed: $(tail -1 "$sl.err")"
 
-  local s_err b_err statuses
-  s_err=$(awk -F= '/^(non_expected|connect_errors|io_errors|closed_by_server|parse_errors)=/ {n += $2} END {print n + 0}' "$sl")
-  b_err=$(awk -F= '/^(non_expected|publish_errors|disconnects)=/ {n += $2} END {print n + 0}' "$base")
-  local settings="$connections conns, ${MQTT_MESSAGE_SIZE} B, ${PUBLISH_DURATION}s (+${WARMUP}s warm-up), QoS 1"
-  row "$name" "acked/s" "$(fmt "$(kv "$sl" rate)" 0)" "$(fmt "$(kv "$base" rate)" 0)" "$(ratio "$(kv "$sl" rate)" "$(kv "$base" rate)")" \
-    "$(kv "$sl" cpu_sluice)" "$(kv "$sl" cpu_broker)/$(kv "$base" cpu_broker)" "$(kv "$sl" cpu_loadgen)/$(kv "$base" cpu_loadgen)" \
-    "$(rss_mb "$SLUICE_PID")" "$settings"
-  local p
-  for p in p50 p99 p999; do
-    row "" "$p ms" "$(kv "$sl" latency_${p}_ms)" "$(kv "$base" latency_${p}_ms)" "$(ratio "$(kv "$sl" latency_${p}_ms)" "$(kv "$base" latency_${p}_ms)")" "" "" "" "" ""
-  done
-  row "" "not acked" "$s_err" "$b_err" "" "" "" "" "" ""
-  local s_us b_us
-  s_us=$(cpu_per_msg_us "$(kv "$sl" responses)" "$(kv "$sl" cpu_sluice)" "$(kv "$sl" cpu_broker)")
-  b_us=$(cpu_per_msg_us "$(kv "$base" responses)" "$(kv "$base" cpu_broker)")
-  row "" "server CPU us/msg" "$s_us" "$b_us" "$(ratio "$s_us" "$b_us")" "" "" "" "" ""
-  if [ "$s_err" != 0 ]; then
-    statuses=$(grep -E '^(status_[0-9]+|connect_errors|io_errors|closed_by_server|parse_errors)=' "$sl" | grep -v '^status_202=' | grep -v '=0$' | tr '\n' ' ')
-    note "$name: Sluice: $statuses"
-  fi
-  [ "$b_err" = 0 ] || note "$name: baseline: $(grep -E '^(non_expected|publish_errors|disconnects)=' "$base" | tr '\n' ' ')"
+  publish_rows "$name" "$sl" "$base" "$connections conns, ${MQTT_MESSAGE_SIZE} B, ${PUBLISH_DURATION}s (+${WARMUP}s warm-up), QoS 1"
   sluice_log_note "$name" "$log_before"
 }
 
@@ -122,29 +102,7 @@ mqtt_sse() {
   "$TOOLS/fanout" --mode sse "${common[@]}" --port "$SLUICE_PORT" --path /bench \
     --watch sluice="$SLUICE_PID" --watch broker="$MOSQUITTO_PID" >"$sl" 2>"$sl.err" || note "$name: the SSE tool failed: $(tail -1 "$sl.err")"
 
-  local settings="$subscribers subs, $rate msg/s x ${FANOUT_DURATION}s, ${MQTT_MESSAGE_SIZE} B, publish QoS 1, baseline sub QoS $MQTT_SUB_QOS"
-  local s_pct b_pct
-  s_pct=$(awk -v r="$(kv "$sl" delivery_ratio)" 'BEGIN { if (r == "") print "-"; else printf "%.3f", r * 100 }')
-  b_pct=$(awk -v r="$(kv "$base" delivery_ratio)" 'BEGIN { if (r == "") print "-"; else printf "%.3f", r * 100 }')
-  row "$name" "delivered %" "$s_pct" "$b_pct" "$(ratio "$s_pct" "$b_pct")" \
-    "$(kv "$sl" cpu_sluice)" "$(kv "$sl" cpu_broker)/$(kv "$base" cpu_broker)" "$(kv "$sl" cpu_loadgen)/$(kv "$base" cpu_loadgen)" \
-    "$(rss_mb "$SLUICE_PID")" "$settings"
-  row "" "deliveries/s" "$(fmt "$(kv "$sl" deliveries_per_s)" 0)" "$(fmt "$(kv "$base" deliveries_per_s)" 0)" \
-    "$(ratio "$(kv "$sl" deliveries_per_s)" "$(kv "$base" deliveries_per_s)")" "" "" "" "" ""
-  local p
-  for p in p50 p99 p999; do
-    row "" "$p ms" "$(kv "$sl" latency_${p}_ms)" "$(kv "$base" latency_${p}_ms)" "$(ratio "$(kv "$sl" latency_${p}_ms)" "$(kv "$base" latency_${p}_ms)")" "" "" "" "" ""
-  done
-  local s_us b_us
-  s_us=$(cpu_per_msg_us "$(kv "$sl" delivered)" "$(kv "$sl" cpu_sluice)" "$(kv "$sl" cpu_broker)")
-  b_us=$(cpu_per_msg_us "$(kv "$base" delivered)" "$(kv "$base" cpu_broker)")
-  row "" "server CPU us/deliv" "$s_us" "$b_us" "$(ratio "$s_us" "$b_us")" "" "" "" "" ""
-  local f out
-  for f in "$sl" "$base"; do
-    [ -s "$f" ] || continue
-    out=$(grep -E '^(ready|duplicates_or_reordered|stale|goaways|error_events|disconnects|bad_status|connect_errors|parse_errors|pub_errors)=' "$f" |
-      awk -F= -v n="$subscribers" '($1 == "ready" && $2 != n) || ($1 != "ready" && $2 != 0)' | tr '\n' ' ')
-    [ -z "$out" ] || note "$name: $([ "$f" = "$sl" ] && echo Sluice || echo baseline): $out"
-  done
+  fanout_rows "$name" "$subscribers" "$sl" "$base" \
+    "$subscribers subs, $rate msg/s x ${FANOUT_DURATION}s, ${MQTT_MESSAGE_SIZE} B, publish QoS 1, baseline sub QoS $MQTT_SUB_QOS"
   sluice_log_note "$name" "$log_before"
 }
