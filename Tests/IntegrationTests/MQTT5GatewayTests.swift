@@ -148,15 +148,14 @@ import Testing
     @Test func aReturningClientResumesItsSessionAndGetsWhatWasQueued() async throws {
         let broker = try MosquittoServer(port: 18886)
         let shared = "{sessionExpiryInterval: 300, producer: {enabled: true, topic: news}, consumer: {enabled: true, topic: news}}"
-        // Heartbeats every 15 s: only noticing the client's FIN can end its stream quickly.
-        try await withGateway([mqttDefinition(id: "news", port: broker.port, shared: shared, heartbeatMs: 15_000)]) { port, client in
+        try await withGateway([mqttDefinition(id: "news", port: broker.port, shared: shared)]) { port, client in
             let first = try await SSEClient.connect(port: port, path: "/news", identifier: "reader")
             #expect(try await client.post("/news", "while connected").status == 202)
             #expect(try await first.nextMessage().data == "while connected")
             await first.close()
-            // The gateway sees the client's connection close and ends the subscriber's MQTT
-            // connection at once; its session stays on the broker.
-            let gone = try await withTimeout(.seconds(8), "the subscriber's disconnect") {
+            // The gateway sees the client gone at its next heartbeat writes and ends the
+            // subscriber's MQTT connection; its session stays on the broker.
+            let gone = try await withTimeout(.seconds(12), "the subscriber's disconnect") {
                 while !broker.log.contains("Received DISCONNECT from sluice-") { try await Task.sleep(for: .milliseconds(50)) }
                 return true
             }

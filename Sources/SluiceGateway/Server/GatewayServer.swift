@@ -25,8 +25,7 @@ public enum GatewayServer {
         let dispatcher = responder.dispatcher
         let webSocket = WebSocketServerConfiguration(
             maxFrameSize: settings.webSocketMaxFrameSize, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5))
-        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ClientGoneHandler()])
-        var server: HTTPServerBuilder = .http1WebSocketUpgrade(configuration: .init(http1: http1, ws: webSocket)) { head, channel, _ in
+        var server: HTTPServerBuilder = .http1WebSocketUpgrade(configuration: .init(http1: .init(), ws: webSocket)) { head, channel, _ in
             upgrade(head, remoteAddress: channel.remoteAddress, dispatcher: dispatcher)
         }
         if let certificate = settings.tlsCertificatePath, let key = settings.tlsKeyPath {

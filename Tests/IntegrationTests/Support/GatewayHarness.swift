@@ -209,7 +209,7 @@ private final class SSEHandler: ChannelInboundHandler, @unchecked Sendable {
 
 /// An MQTT 5 API on `/path`: POST, SSE (headers and metadata as comments), WebSocket and HTTP
 /// GET, in front of the broker at `port` with the given shared configuration (JSON).
-func mqttDefinition(id: String, port: Int, shared: String, sseQoS: String = "auto", getQoS: String = "auto", heartbeatMs: Int = 2000) -> String {
+func mqttDefinition(id: String, port: Int, shared: String, sseQoS: String = "auto", getQoS: String = "auto") -> String {
     """
     id: \(id)
     name: \(id)
@@ -220,7 +220,7 @@ func mqttDefinition(id: String, port: Int, shared: String, sseQoS: String = "aut
         paths: [{path: /\(id)}]
         entrypoints:
           - {type: http-post, qos: auto, configuration: {requestHeadersToMessage: true}}
-          - {type: sse, qos: \(sseQoS), configuration: {heartbeatIntervalInMs: \(heartbeatMs), headersAsComment: true, metadataAsComment: true}}
+          - {type: sse, qos: \(sseQoS), configuration: {heartbeatIntervalInMs: 2000, headersAsComment: true, metadataAsComment: true}}
           - {type: websocket, qos: auto}
           - {type: http-get, qos: \(getQoS), configuration: {messagesLimitCount: 1, messagesLimitDurationMs: 1500, headersInPayload: true, metadataInPayload: true}}
     endpointGroups:
