@@ -40,12 +40,20 @@ public struct TLSStores: Sendable, Hashable {
         self.hostnameVerification = hostnameVerification
     }
 
-    /// The spellings of store members in the contract. Kafka's (`location`, `certificates`,
-    /// `certificateChain`, `key`) comes with the Kafka endpoint.
+    /// The spellings of store members in the contract.
     public enum Spelling: Sendable {
         /// MQTT 5 and RabbitMQ: `trustStore.{type,path,content,password}`,
         /// `keyStore.{type,path,content,password,certPath,certContent,keyPath,keyContent,keyPassword}`.
         case pathContent
+        /// Kafka: `trustStore.{type,location,certificates,password}` (`certificates` inline: PEM
+        /// text, or base64 for JKS and PKCS12) and
+        /// `keyStore.{type,location,certificateChain,key,keyPassword,password}`. A PEM key store
+        /// takes its chain from inline `certificateChain` or from the file `location`, and its key
+        /// from inline `key` or from the same `location` (a PEM file holding the private key and
+        /// its chain together). A JKS or PKCS12 key store is the file `location`; Sluice also
+        /// accepts its content inline, base64, as `keyStore.content` (not in the contract, which
+        /// names only `location`).
+        case kafka
     }
 
     /// Reads the stores from a validated `ssl` object; a store whose type is absent or `NONE` is
@@ -53,7 +61,9 @@ public struct TLSStores: Sendable, Hashable {
     public static func read(ssl: JSONValue?, spelling: Spelling) -> TLSStores {
         var stores = TLSStores(hostnameVerification: ssl?["hostnameVerifier"]?.boolValue ?? true)
         let keys = Keys(spelling)
-        if let trust = ssl?["trustStore"], let type = storeType(trust), type != .none, let source = source(trust, file: keys.file, inline: keys.inline) {
+        if let trust = ssl?["trustStore"], let type = storeType(trust), type != .none,
+            let source = source(trust, file: keys.trustFile, inline: keys.trustInline)
+        {
             stores.trustStore = TrustStore(type: type, source: source, password: trust["password"]?.stringValue)
         }
         if let key = ssl?[keys.keyStore], let type = storeType(key), type != .none {
@@ -63,7 +73,7 @@ public struct TLSStores: Sendable, Hashable {
                 {
                     stores.keyStore = .pem(certificateChain: chain, key: privateKey, keyPassword: key["keyPassword"]?.stringValue)
                 }
-            } else if let source = source(key, file: keys.file, inline: keys.inline) {
+            } else if let source = source(key, file: keys.bundleFile, inline: keys.bundleInline) {
                 stores.keyStore = .bundle(
                     type: type, source: source, password: key["password"]?.stringValue, keyPassword: key["keyPassword"]?.stringValue)
             }
@@ -77,8 +87,8 @@ public struct TLSStores: Sendable, Hashable {
         let keys = Keys(spelling)
         if let trust = ssl?["trustStore"], let type = storeType(trust), type != .none {
             let storePath = path + "trustStore"
-            if source(trust, file: keys.file, inline: keys.inline) == nil {
-                problems.append(Problem(storePath, "a \(type.rawValue) trust store needs \(keys.file) or \(keys.inline)"))
+            if source(trust, file: keys.trustFile, inline: keys.trustInline) == nil {
+                problems.append(Problem(storePath, "a \(type.rawValue) trust store needs \(keys.trustFile) or \(keys.trustInline)"))
             }
             if type == .jks, trust["password"]?.stringValue == nil {
                 problems.append(Problem(storePath + "password", "is required for a JKS trust store"))
@@ -95,8 +105,8 @@ public struct TLSStores: Sendable, Hashable {
                     problems.append(Problem(storePath, "a PEM key store needs the private key (\(keys.keyFile) or \(keys.keyInline))"))
                 }
             } else {
-                if source(key, file: keys.file, inline: keys.inline) == nil {
-                    problems.append(Problem(storePath, "a \(type.rawValue) key store needs \(keys.file) or \(keys.inline)"))
+                if source(key, file: keys.bundleFile, inline: keys.bundleInline) == nil {
+                    problems.append(Problem(storePath, "a \(type.rawValue) key store needs \(keys.bundleFile) or \(keys.bundleInline)"))
                 }
                 if key["password"]?.stringValue == nil {
                     problems.append(Problem(storePath + "password", "is required for a \(type.rawValue) key store"))
@@ -106,20 +116,30 @@ public struct TLSStores: Sendable, Hashable {
         return problems
     }
 
+    /// The member names of one spelling.
     private struct Keys {
-        let file: String
-        let inline: String
+        /// A trust store's file and inline content.
+        let trustFile: String
+        let trustInline: String
         let keyStore: String
+        /// A JKS or PKCS12 key store's file and inline (base64) content.
+        let bundleFile: String
+        let bundleInline: String
+        /// A PEM key store's certificate chain and private key, each a file or inline PEM.
         let certificateFile: String
         let certificateInline: String
         let keyFile: String
         let keyInline: String
 
         init(_ spelling: Spelling) {
+            keyStore = "keyStore"
             switch spelling {
             case .pathContent:
-                (file, inline, keyStore) = ("path", "content", "keyStore")
+                (trustFile, trustInline, bundleFile, bundleInline) = ("path", "content", "path", "content")
                 (certificateFile, certificateInline, keyFile, keyInline) = ("certPath", "certContent", "keyPath", "keyContent")
+            case .kafka:
+                (trustFile, trustInline, bundleFile, bundleInline) = ("location", "certificates", "location", "content")
+                (certificateFile, certificateInline, keyFile, keyInline) = ("location", "certificateChain", "location", "key")
             }
         }
     }
@@ -165,6 +185,48 @@ public struct TLSStores: Sendable, Hashable {
                         ("keyPath", .string(title: "Path to the PEM private key")),
                         ("keyContent", .string(title: "PEM private key", secret: true)),
                         ("keyPassword", .string(title: "Private key password", secret: true)),
+                    ])
+            ),
+        ])
+
+    /// The JSON Schema of an `ssl` object in the Kafka spelling (see ``Spelling/kafka``).
+    public static let kafkaSchema = JSONSchema.object(
+        title: "SSL",
+        [
+            ("hostnameVerifier", .boolean(title: "Verify the server's host name", default: true)),
+            (
+                "trustStore",
+                .object(
+                    title: "Trust store",
+                    [
+                        ("type", .string(title: "Type", enum: StoreType.allCases.map(\.rawValue))),
+                        ("location", .string(title: "Path to the trust store file")),
+                        ("certificates", .string(title: "Certificates (PEM text, or base64 for JKS and PKCS12)")),
+                        ("password", .string(title: "Password (JKS, PKCS12)", secret: true)),
+                    ])
+            ),
+            (
+                "keyStore",
+                .object(
+                    title: "Key store (client certificate)",
+                    [
+                        ("type", .string(title: "Type", enum: StoreType.allCases.map(\.rawValue))),
+                        (
+                            "location",
+                            .string(
+                                title: "Path to the key store file",
+                                description: "JKS or PKCS12; for PEM, a file holding the private key and its certificate chain.")
+                        ),
+                        ("certificateChain", .string(title: "PEM certificate chain")),
+                        ("key", .string(title: "PEM private key", secret: true)),
+                        ("keyPassword", .string(title: "Private key password", secret: true)),
+                        ("password", .string(title: "Password (JKS, PKCS12)", secret: true)),
+                        (
+                            "content",
+                            .string(
+                                title: "Content (base64, JKS and PKCS12)",
+                                description: "The key store inline instead of a location (a Sluice extension).", secret: true)
+                        ),
                     ])
             ),
         ])
