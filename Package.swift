@@ -1,5 +1,10 @@
 // swift-tools-version:6.2
+import Foundation
 import PackageDescription
+
+/// librdkafka >= 2.2 is looked up first in `<package>/.librdkafka` (scripts/setup.sh links the
+/// confluent-kafka wheel's library there); LD_LIBRARY_PATH overrides it, the system's is the fallback.
+let librdkafkaDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(".librdkafka").path
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -28,6 +33,17 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"]), .brew(["librdkafka"])]),
+        .target(
+            name: "KafkaClient",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings,
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", librdkafkaDirectory])]
+        ),
         .target(
             name: "AMQP091",
             dependencies: [
@@ -61,7 +77,7 @@ let package = Package(
         .target(
             name: "SluiceEndpoints",
             dependencies: [
-                "SluiceCore", "MQTT5", "AMQP091",
+                "SluiceCore", "MQTT5", "AMQP091", "KafkaClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -124,6 +140,11 @@ let package = Package(
         ),
         // Starting and stopping test brokers, for the test targets only.
         .target(name: "TestProcesses", path: "Tests/TestProcesses", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "KafkaClientTests",
+            dependencies: ["KafkaClient", "TestProcesses", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "MQTT5Tests",
             dependencies: [

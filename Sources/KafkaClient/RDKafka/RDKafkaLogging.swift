@@ -1,0 +1,64 @@
+import CRdKafka
+import Logging
+
+/// Anything that owns a `rd_kafka_t` and can take its log lines and error events. The opaque
+/// pointer of every `rd_kafka_t` Sluice creates is an unretained `RDKafkaEventSink`; the owner
+/// keeps it alive until `rd_kafka_destroy` has returned.
+protocol RDKafkaEventSink: AnyObject {
+    var logger: Logger { get }
+    func handleError(_ error: KafkaError)
+}
+
+func rdKafkaSink(_ opaque: UnsafeMutableRawPointer?) -> (any RDKafkaEventSink)? {
+    guard let opaque else { return nil }
+    return Unmanaged<AnyObject>.fromOpaque(opaque).takeUnretainedValue() as? any RDKafkaEventSink
+}
+
+/// librdkafka's log lines (syslog levels), from its own threads, into the owner's logger.
+let rdKafkaLogCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = {
+    handle, level, facility, text in
+    guard let handle, let sink = rdKafkaSink(rd_kafka_opaque(handle)) else { return }
+    let logLevel: Logger.Level =
+        switch level {
+        case ...3: .error
+        case 4: .warning
+        case 5, 6: .info
+        default: .debug
+        }
+    let message = text.map { String(cString: $0) } ?? ""
+    let facilityName = facility.map { String(cString: $0) } ?? ""
+    sink.logger.log(level: logLevel, "librdkafka: \(message)", metadata: ["kafka.facility": .string(facilityName)])
+}
+
+/// librdkafka's error events (`error_cb`), served by the polling thread.
+let rdKafkaErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = {
+    handle, code, reason, opaque in
+    guard let sink = rdKafkaSink(opaque) else { return }
+    let detail = reason.map { String(cString: $0) }
+    var error = KafkaError(code: rd_kafka_resp_err_t(rawValue: code), detail: detail)
+    if error.code == RD_KAFKA_RESP_ERR__FATAL.rawValue, let handle {
+        var text = [CChar](repeating: 0, count: 512)
+        let original = rd_kafka_fatal_error(handle, &text, text.count)
+        error = KafkaError(code: original, detail: rdKafkaString(text))
+        error.kind = .broker
+    }
+    sink.handleError(error)
+}
+
+extension Logger {
+    public static let kafkaDefault = Logger(label: "sluice.kafka")
+}
+
+/// Makes a `rd_kafka_t` from a configuration, installing the log and error callbacks with `sink`
+/// as opaque. On success librdkafka owns `conf`; on failure it is destroyed here.
+func rdKafkaNew(type: rd_kafka_type_t, conf: OpaquePointer, sink: any RDKafkaEventSink) throws(KafkaError) -> OpaquePointer {
+    rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(sink as AnyObject).toOpaque())
+    rd_kafka_conf_set_log_cb(conf, rdKafkaLogCallback)
+    rd_kafka_conf_set_error_cb(conf, rdKafkaErrorCallback)
+    var text = [CChar](repeating: 0, count: 512)
+    guard let handle = rd_kafka_new(type, conf, &text, text.count) else {
+        rd_kafka_conf_destroy(conf)
+        throw KafkaError(.configuration, message: "librdkafka could not start a client: \(rdKafkaString(text))")
+    }
+    return handle
+}
