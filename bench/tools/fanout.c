@@ -1,4 +1,5 @@
-/* fanout: N subscribers of one MQTT topic or AMQP exchange, fed by one publisher at a fixed rate.
+/* fanout: N subscribers of one MQTT topic, AMQP exchange or Kafka topic, fed by one publisher at a
+ * fixed rate.
  *
  *   --mode sse   N Server-Sent-Events clients of a Sluice API (GET with Accept: text/event-stream,
  *                each with its own X-Sluice-Client-Identifier), raw sockets on one epoll thread.
@@ -8,25 +9,41 @@
  *                connection and durable queue bound to the exchange (auto-delete, so they go with
  *                the tool), prefetch 100, each message acknowledged on receipt; one epoll thread:
  *                the native baseline for RabbitMQ.
+ *   --mode kafka N librdkafka consumers of the topic, each its own rd_kafka_t in its own consumer
+ *                group (group.id bench-sub-<run>-<i>, as Sluice has one group per client
+ *                identifier), auto.offset.reset=latest, offsets auto-committed (librdkafka's
+ *                default, every 5 s); --sub-settings adds librdkafka settings (with
+ *                enable.auto.offset.store=false each offset is stored on receipt, as Sluice
+ *                stores it when its client has the message). Each consumer
+ *                queue signals a pipe (rd_kafka_queue_io_event_enable) that the epoll thread
+ *                waits on, then drains it with rd_kafka_consumer_poll: the native baseline for
+ *                Kafka. librdkafka runs its own threads per instance (main, one per broker
+ *                connection, the group coordinator's).
  *
  * A publisher thread publishes to the broker directly: `--pub mqtt` (libmosquitto, MQTT 5, QoS
- * --pub-qos) or `--pub amqp` (rabbitmq-c, publisher confirms, to the exchange with the routing
- * key; the default in amqp mode). It first sends probe messages every 100 ms until every
+ * --pub-qos), `--pub amqp` (rabbitmq-c, publisher confirms, to the exchange with the routing
+ * key; the default in amqp mode) or `--pub kafka` (a librdkafka producer to the topic --topic at
+ * --brokers, acks=all, linger.ms=0, then --pub-settings; the default in kafka mode). Kafka needs
+ * a librdkafka >= 2.2 at run time (see kafka.h). It first sends probe messages every 100 ms until every
  * subscriber has received one (so every subscription is live), then `rate` messages per second
  * for `duration` seconds, each carrying its send time
  * (CLOCK_MONOTONIC, same process). Subscribers count deliveries and publish-to-receive latency.
  * The run ends when every subscriber has every message or `drain` seconds after the last publish.
  * Output: key=value lines.
  *
- *   fanout --mode sse|mqtt|amqp --subscribers N --rate R --duration S [--size BYTES]
+ *   fanout --mode sse|mqtt|amqp|kafka --subscribers N --rate R --duration S [--size BYTES]
  *          [--host H --port P --path /x]            (Sluice, sse mode)
  *          [--broker-host H] --broker-port P [--topic T] [--pub-qos 1] [--sub-qos 1] [--share 1]
- *          [--pub mqtt|amqp] [--user U --password W --vhost V] [--exchange X --exchange-type T]
+ *          [--pub mqtt|amqp|kafka] [--user U --password W --vhost V] [--exchange X --exchange-type T]
  *          [--routing-key K] [--prefetch 100]  (AMQP)
+ *          [--brokers H:P] [--pub-settings k=v,..] [--sub-settings k=v,..] [--kafka-assign 1]
+ *          (Kafka; --brokers defaults to broker-host:broker-port; --kafka-assign 1: each consumer
+ *          assign()s every partition at its end instead of joining a group, and commits nothing)
  *          [--ready-timeout S] [--drain S] [--watch name=pid]...
  */
 #include "common.h"
 #include "amqp.h"
+#include "kafka.h"
 
 #include <arpa/inet.h>
 #include <mosquitto.h>
@@ -41,9 +58,13 @@
 #include <sys/socket.h>
 
 /* ---------- settings ---------- */
-enum { MODE_SSE, MODE_MQTT, MODE_AMQP };
+enum { MODE_SSE, MODE_MQTT, MODE_AMQP, MODE_KAFKA };
 static int mode = MODE_SSE;
-static int pub_amqp = -1; /* the publisher speaks AMQP (default: in amqp mode) */
+enum { PUB_MQTT, PUB_AMQP, PUB_KAFKA };
+static int pub = -1; /* the publisher's protocol (default: that of the mode; MQTT for sse) */
+static const char *kafka_brokers, *pub_settings = "", *sub_settings = "";
+static int kafka_assign;    /* --kafka-assign 1: assign() every partition at its end, no group */
+static int kafka_partitions; /* the topic's partitions (from the publisher's metadata request) */
 static amqp_target_t amqp_target = AMQP_TARGET_DEFAULTS;
 static int prefetch = 100;
 static int subscribers = 100;
@@ -57,7 +78,8 @@ static unsigned run_id;
 
 /* ---------- results ---------- */
 static hist_t hist;
-static uint64_t delivered, duplicates, stale, probes_seen, heartbeats, goaways, error_events;
+static uint64_t delivered, duplicates, reordered, stale, probes_seen, heartbeats, goaways, error_events;
+static uint64_t total_messages; /* rate x duration: the sequence numbers of the run are below */
 static uint64_t disconnects, bad_status, connect_errors, parse_errors;
 static int ready_count;
 static uint64_t last_delivery_ns;
@@ -67,6 +89,7 @@ typedef struct {
     int ready;
     int closed;
     long long last_seq;
+    uint8_t *seen; /* a bit per sequence number: duplicates are told from reordered messages */
     uint64_t delivered;
     /* sse */
     int fd;
@@ -93,6 +116,12 @@ typedef struct {
     uint64_t body_left; /* bytes of its body still to come */
     char body[96];      /* its start (what on_payload reads) */
     size_t body_len;
+    /* kafka */
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *kq;   /* its consumer queue */
+    int wake_fd;            /* the pipe's write end, written by librdkafka */
+    rd_kafka_queue_t *closeq;
+    int store_offsets;      /* enable.auto.offset.store=false: store each offset on receipt */
 } sub_t;
 
 static sub_t *subs;
@@ -117,19 +146,42 @@ static void on_pub_ack(struct mosquitto *m, void *o, int mid, int reason, const 
     else atomic_fetch_add(&pub_errors, 1);
 }
 
-/* The publisher's connection: MQTT 5 (libmosquitto) or AMQP 0-9-1 (rabbitmq-c, confirm mode). */
+static void on_kafka_pub_delivery(rd_kafka_t *k, const rd_kafka_message_t *m, void *o) {
+    (void)k; (void)o;
+    atomic_fetch_add(m->err ? &pub_errors : &pub_acks, 1);
+}
+
+/* The publisher's connection: MQTT 5 (libmosquitto), AMQP 0-9-1 (rabbitmq-c, confirm mode) or a
+ * Kafka producer (librdkafka). */
 typedef struct {
     struct mosquitto *mosq;
     uint64_t last_misc;
     amqp_connection_state_t amqp;
     uint64_t amqp_confirmed; /* highest delivery tag confirmed */
+    rd_kafka_t *rk;
 } pub_conn_t;
 
 static amqp_basic_properties_t amqp_props = {._flags = AMQP_BASIC_DELIVERY_MODE_FLAG, .delivery_mode = 1};
 
 static void pub_connect(pub_conn_t *p) {
     p->last_misc = now_ns();
-    if (pub_amqp) {
+    if (pub == PUB_KAFKA) {
+        char settings[1024];
+        snprintf(settings, sizeof settings, "acks=all,linger.ms=0%s%s", *pub_settings ? "," : "", pub_settings);
+        rd_kafka_conf_t *conf = kafka_conf(kafka_brokers, "bench-fanout-publisher", settings);
+        rd_kafka_conf_set_dr_msg_cb(conf, on_kafka_pub_delivery);
+        p->rk = kafka_new(RD_KAFKA_PRODUCER, conf);
+        /* Ready once the broker has answered a metadata request for the topic. */
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, rkt, &md, 10000);
+        if (err) die("publisher: no metadata for %s from %s: %s", topic, kafka_brokers, rd_kafka_err2str(err));
+        rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+        atomic_store(&publisher_ready, 1);
+        return;
+    }
+    if (pub == PUB_AMQP) {
         p->amqp = amqp_open(&amqp_target, 131072, "publisher");
         amqp_declare_exchange(p->amqp, &amqp_target, "publisher: exchange.declare");
         amqp_confirm_select(p->amqp, 1);
@@ -148,7 +200,10 @@ static void pub_connect(pub_conn_t *p) {
 
 /* Sends one message; 1 if it went out. */
 static int pub_send(pub_conn_t *p, char *payload) {
-    if (pub_amqp) {
+    if (pub == PUB_KAFKA)
+        return rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(payload, (size_t)size),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (pub == PUB_AMQP) {
         amqp_bytes_t body = {.len = (size_t)size, .bytes = payload};
         return amqp_basic_publish(p->amqp, 1, amqp_cstring_bytes(amqp_target.exchange),
                                   amqp_cstring_bytes(amqp_target.routing_key), 0, 0, &amqp_props, body) == AMQP_STATUS_OK;
@@ -159,7 +214,14 @@ static int pub_send(pub_conn_t *p, char *payload) {
 /* Network I/O (acknowledgements in, pending writes out) for at most `wait` nanoseconds. */
 static void pub_io(pub_conn_t *p, uint64_t wait) {
     struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)wait};
-    if (pub_amqp) {
+    if (pub == PUB_KAFKA) {
+        /* Delivery reports; rd_kafka_poll waits in whole milliseconds, the rest is slept. */
+        rd_kafka_poll(p->rk, (int)(wait / 1000000));
+        ts.tv_nsec = (long)(wait % 1000000);
+        if (ts.tv_nsec) nanosleep(&ts, NULL);
+        return;
+    }
+    if (pub == PUB_AMQP) {
         struct pollfd pfd = {.fd = amqp_get_sockfd(p->amqp), .events = POLLIN};
         if (ppoll(&pfd, 1, &ts, NULL) <= 0) return;
         amqp_frame_t f;
@@ -196,7 +258,12 @@ static void pub_io(pub_conn_t *p, uint64_t wait) {
 }
 
 static void pub_close(pub_conn_t *p) {
-    if (pub_amqp) {
+    if (pub == PUB_KAFKA) {
+        rd_kafka_flush(p->rk, 5000);
+        rd_kafka_destroy(p->rk);
+        return;
+    }
+    if (pub == PUB_AMQP) {
         amqp_connection_close(p->amqp, AMQP_REPLY_SUCCESS);
         amqp_destroy_connection(p->amqp);
         return;
@@ -211,7 +278,7 @@ static void *publisher(void *arg) {
     pub_connect(&pc);
     char *payload = malloc((size_t)size + 64);
     char head[96];
-    uint64_t total = (uint64_t)(rate * duration + 0.5);
+    uint64_t total = total_messages;
     uint64_t interval = (uint64_t)(1e9 / rate);
     uint64_t probe_seq = 0, next_probe = now_ns(), sent = 0, run_start = 0;
     while (!atomic_load(&stop_publisher)) {
@@ -284,11 +351,20 @@ static void on_payload(sub_t *s, const char *data, size_t len, uint64_t now) {
         stale++;
         return;
     }
-    if ((long long)seq <= s->last_seq) {
+    if (seq >= total_messages) {
+        stale++;
+        return;
+    }
+    if (!s->seen) s->seen = calloc((size_t)(total_messages + 7) / 8, 1);
+    if (s->seen[seq / 8] & (1u << (seq % 8))) {
         duplicates++;
         return;
     }
-    s->last_seq = (long long)seq;
+    s->seen[seq / 8] |= (uint8_t)(1u << (seq % 8));
+    /* Later than a higher sequence number: counted (it was delivered) and reported. With Kafka
+     * this is normal: order holds per partition, and keyless messages spread over partitions. */
+    if ((long long)seq < s->last_seq) reordered++;
+    else s->last_seq = (long long)seq;
     s->delivered++;
     delivered++;
     last_delivery_ns = now;
@@ -620,6 +696,116 @@ static void amqp_sub_open(sub_t *s) {
     amqp_sub_read(s); /* deliveries that came with the replies */
 }
 
+/* ---------- Kafka consumer (baseline) ---------- */
+static uint64_t kafka_errors_shown;
+
+static void kafka_sub_error(sub_t *s, const char *what) {
+    error_events++;
+    if (kafka_errors_shown++ < 10) fprintf(stderr, "fanout: subscriber %d: %s\n", s->index, what);
+}
+
+static void kafka_sub_read(sub_t *s) {
+    char drain[256];
+    while (read(s->fd, drain, sizeof drain) > 0) {}
+    rd_kafka_message_t *m;
+    while ((m = rd_kafka_consumer_poll(s->rk, 0))) {
+        if (m->err) {
+            kafka_sub_error(s, rd_kafka_message_errstr(m));
+        } else {
+            on_payload(s, m->payload, m->len, now_ns());
+            /* As Sluice does when its client has the message; the next auto-commit covers it. */
+            if (s->store_offsets) rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+        }
+        rd_kafka_message_destroy(m);
+    }
+}
+
+static void kafka_on_error(rd_kafka_t *k, int err, const char *reason, void *opaque) {
+    (void)k;
+    kafka_sub_error(opaque, reason);
+    (void)err;
+}
+
+static void kafka_sub_open(sub_t *s) {
+    char id[64], group[64], settings[1024];
+    snprintf(id, sizeof id, "bench-sub-%08x-%d", run_id, s->index);
+    snprintf(group, sizeof group, "bench-sub-%08x-%d", run_id, s->index);
+    snprintf(settings, sizeof settings, "group.id=%s,auto.offset.reset=latest%s%s%s", group, *sub_settings ? "," : "",
+             sub_settings, kafka_assign ? ",enable.auto.commit=false" : "");
+    rd_kafka_conf_t *conf = kafka_conf(kafka_brokers, id, settings);
+    rd_kafka_conf_set_opaque(conf, s);
+    rd_kafka_conf_set_error_cb(conf, kafka_on_error);
+    s->rk = kafka_new(RD_KAFKA_CONSUMER, conf);
+    s->store_offsets = !strcmp(kafka_conf_value(s->rk, "enable.auto.offset.store"), "false");
+    rd_kafka_poll_set_consumer(s->rk);
+    s->kq = rd_kafka_queue_get_consumer(s->rk);
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
+    s->fd = fds[0];
+    s->wake_fd = fds[1];
+    rd_kafka_queue_io_event_enable(s->kq, s->wake_fd, "k", 1);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, s->fd, &ev);
+    rd_kafka_resp_err_t err;
+    if (kafka_assign) {
+        rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(kafka_partitions);
+        for (int p = 0; p < kafka_partitions; p++)
+            rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_END;
+        err = rd_kafka_assign(s->rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    } else {
+        rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);
+        err = rd_kafka_subscribe(s->rk, topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+    }
+    if (err) die("subscriber %d: %s: %s", s->index, kafka_assign ? "assign" : "subscribe", rd_kafka_err2str(err));
+    kafka_sub_read(s);
+}
+
+/* Leaves every consumer group at once (rd_kafka_consumer_close_queue), then destroys the
+ * consumers; what has not closed within `limit` seconds is destroyed without closing. */
+static void kafka_close_all(double limit) {
+    uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)(limit * 1e9);
+    int open = 0;
+    for (int i = 0; i < opened; i++) {
+        sub_t *s = &subs[i];
+        epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, NULL);
+        rd_kafka_queue_io_event_enable(s->kq, -1, NULL, 0);
+        s->closeq = rd_kafka_queue_new(s->rk);
+        rd_kafka_error_t *error = rd_kafka_consumer_close_queue(s->rk, s->closeq);
+        if (error) rd_kafka_error_destroy(error);
+        open++;
+    }
+    while (open && now_ns() < deadline) {
+        for (int i = 0; i < opened; i++) {
+            sub_t *s = &subs[i];
+            if (!s->closeq) continue;
+            rd_kafka_event_t *ev;
+            while ((ev = rd_kafka_queue_poll(s->closeq, 0))) {
+                if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) rd_kafka_assign(s->rk, NULL);
+                rd_kafka_event_destroy(ev);
+            }
+            if (rd_kafka_consumer_closed(s->rk)) {
+                rd_kafka_queue_destroy(s->closeq);
+                s->closeq = NULL;
+                open--;
+            }
+        }
+        if (open) usleep(10000);
+    }
+    for (int i = 0; i < opened; i++) {
+        sub_t *s = &subs[i];
+        if (s->closeq) rd_kafka_queue_destroy(s->closeq);
+        rd_kafka_queue_destroy(s->kq);
+        rd_kafka_destroy_flags(s->rk, s->closeq ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
+        close(s->fd);
+        close(s->wake_fd);
+    }
+    fprintf(stderr, "fanout: %d consumers closed in %.1f s (%d did not leave their group within %.0f s)\n", opened,
+            (now_ns() - t0) / 1e9, open, limit);
+}
+
 /* ---------- main ---------- */
 static void poll_once(int timeout_ms) {
     static struct epoll_event events[4096];
@@ -629,6 +815,7 @@ static void poll_once(int timeout_ms) {
         if (s->closed) continue;
         if (mode == MODE_SSE) sse_event(s, events[i].events);
         else if (mode == MODE_MQTT) mqtt_event(s, events[i].events);
+        else if (mode == MODE_KAFKA) kafka_sub_read(s);
         else amqp_sub_read(s);
     }
     if (mode == MODE_MQTT) {
@@ -651,8 +838,13 @@ int main(int argc, char **argv) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) die("missing value for %s", a);
-        if (!strcmp(a, "--mode")) mode = !strcmp(v, "sse") ? MODE_SSE : !strcmp(v, "mqtt") ? MODE_MQTT : !strcmp(v, "amqp") ? MODE_AMQP : (die("bad --mode %s", v), 0);
-        else if (!strcmp(a, "--pub")) pub_amqp = !strcmp(v, "amqp") ? 1 : !strcmp(v, "mqtt") ? 0 : (die("bad --pub %s", v), 0);
+        if (!strcmp(a, "--mode")) mode = !strcmp(v, "sse") ? MODE_SSE : !strcmp(v, "mqtt") ? MODE_MQTT : !strcmp(v, "amqp") ? MODE_AMQP
+                                         : !strcmp(v, "kafka") ? MODE_KAFKA : (die("bad --mode %s", v), 0);
+        else if (!strcmp(a, "--pub")) pub = !strcmp(v, "amqp") ? PUB_AMQP : !strcmp(v, "mqtt") ? PUB_MQTT : !strcmp(v, "kafka") ? PUB_KAFKA : (die("bad --pub %s", v), 0);
+        else if (!strcmp(a, "--brokers")) kafka_brokers = v;
+        else if (!strcmp(a, "--pub-settings")) pub_settings = v;
+        else if (!strcmp(a, "--sub-settings")) sub_settings = v;
+        else if (!strcmp(a, "--kafka-assign")) kafka_assign = atoi(v);
         else if (!strcmp(a, "--prefetch")) prefetch = atoi(v);
         else if (amqp_target_option(&amqp_target, a, v)) ;
         else if (!strcmp(a, "--subscribers")) subscribers = atoi(v);
@@ -675,12 +867,25 @@ int main(int argc, char **argv) {
         i++;
     }
     if (!broker_port || (mode == MODE_SSE && !port) || subscribers < 1 || rate <= 0 || size < 48)
-        die("usage: fanout --mode sse|mqtt|amqp --subscribers N --rate R --duration S --broker-port P [--port P] (size >= 48)");
-    if (pub_amqp < 0) pub_amqp = mode == MODE_AMQP;
+        die("usage: fanout --mode sse|mqtt|amqp|kafka --subscribers N --rate R --duration S --broker-port P [--port P] (size >= 48)");
+    if (pub < 0) pub = mode == MODE_AMQP ? PUB_AMQP : mode == MODE_KAFKA ? PUB_KAFKA : PUB_MQTT;
+    if (mode == MODE_KAFKA && pub != PUB_KAFKA) die("--mode kafka needs --pub kafka");
+    static char brokers_buf[300];
+    if (!kafka_brokers) {
+        snprintf(brokers_buf, sizeof brokers_buf, "%s:%d", broker_host, broker_port);
+        kafka_brokers = brokers_buf;
+    }
+    if (pub == PUB_KAFKA || mode == MODE_KAFKA) kafka_check_version();
+    if (mode == MODE_KAFKA && kafka_assign) {
+        char why[256];
+        kafka_partitions = kafka_topic_partitions(kafka_brokers, topic, 10, why, sizeof why);
+        if (!kafka_partitions) die("no metadata for %s from %s: %s", topic, kafka_brokers, why);
+    }
     amqp_target.host = broker_host;
     amqp_target.port = broker_port;
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
+    total_messages = (uint64_t)(rate * duration + 0.5);
     run_id = (unsigned)(now_ns() ^ ((uint64_t)getpid() << 16));
     printf("run_id=%08x\n", run_id); /* first, so that the SSE clients' queues can be found even if this fails */
     fflush(stdout);
@@ -698,6 +903,7 @@ int main(int argc, char **argv) {
         s->last_seq = -1;
         if (mode == MODE_SSE) sse_open(s);
         else if (mode == MODE_MQTT) mqtt_open(s);
+        else if (mode == MODE_KAFKA) kafka_sub_open(s);
         else amqp_sub_open(s);
         opened = i + 1;
         if (i % 64 == 63) poll_once(0); /* keep up with connects and CONNACKs */
@@ -730,9 +936,11 @@ int main(int argc, char **argv) {
     uint64_t end = now_ns();
     uint64_t done = atomic_load(&pub_done_ns);
     printf("mode=%s\npub=%s\nsubscribers=%d\nready=%d\nready_s=%.2f\nrate=%.1f\nsize=%d\nduration_s=%.1f\n",
-           mode == MODE_SSE ? "sse" : mode == MODE_MQTT ? "mqtt" : "amqp", pub_amqp ? "amqp" : "mqtt", subscribers,
+           mode == MODE_SSE ? "sse" : mode == MODE_MQTT ? "mqtt" : mode == MODE_KAFKA ? "kafka" : "amqp",
+           pub == PUB_AMQP ? "amqp" : pub == PUB_KAFKA ? "kafka" : "mqtt", subscribers,
            ready_count, ready_s, rate, size, duration);
-    printf("pub_qos=%d\nsub_qos=%d\n", pub_amqp ? -1 : pub_qos, mode == MODE_MQTT ? sub_qos : -1);
+    printf("pub_qos=%d\nsub_qos=%d\n", pub == PUB_MQTT ? pub_qos : -1, mode == MODE_MQTT ? sub_qos : -1);
+    if (pub == PUB_KAFKA || mode == MODE_KAFKA) printf("librdkafka=%s\n", rd_kafka_version_str());
     printf("offered=%llu\nexpected=%llu\ndelivered=%llu\n", (unsigned long long)atomic_load(&offered),
            (unsigned long long)expected, (unsigned long long)delivered);
     printf("delivery_ratio=%.6f\n", expected ? (double)delivered / (double)expected : 0.0);
@@ -746,7 +954,8 @@ int main(int argc, char **argv) {
         if (subs[i].delivered > max_d) max_d = subs[i].delivered;
     }
     printf("per_subscriber_min=%llu\nper_subscriber_max=%llu\n", (unsigned long long)min_d, (unsigned long long)max_d);
-    printf("duplicates_or_reordered=%llu\nstale=%llu\nprobes=%llu\nheartbeats=%llu\n", (unsigned long long)duplicates,
+    printf("duplicates=%llu\nreordered=%llu\n", (unsigned long long)duplicates, (unsigned long long)reordered);
+    printf("stale=%llu\nprobes=%llu\nheartbeats=%llu\n",
            (unsigned long long)stale, (unsigned long long)probes_seen, (unsigned long long)heartbeats);
     printf("goaways=%llu\nerror_events=%llu\ndisconnects=%llu\nbad_status=%llu\nconnect_errors=%llu\nparse_errors=%llu\n",
            (unsigned long long)goaways, (unsigned long long)error_events, (unsigned long long)disconnects,
@@ -759,7 +968,8 @@ int main(int argc, char **argv) {
 
     atomic_store(&stop_publisher, 1);
     pthread_join(thread, NULL);
-    for (int i = 0; i < subscribers; i++) {
+    if (mode == MODE_KAFKA) kafka_close_all(20);
+    for (int i = 0; mode != MODE_KAFKA && i < subscribers; i++) {
         if (mode == MODE_SSE) sse_close(&subs[i]);
         else if (subs[i].mosq) {
             mosquitto_disconnect(subs[i].mosq);
