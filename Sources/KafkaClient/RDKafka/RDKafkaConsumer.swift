@@ -33,6 +33,10 @@ final class RDKafkaConsumerCore: RDKafkaEventSink, @unchecked Sendable {
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
     private var assignment: Set<KafkaTopicPartition> = []
     private var everAssigned = false
+    private var errorLog = RDKafkaErrorLog()
+    /// "All brokers are down" before the first assignment: it becomes the failure after
+    /// ``RDKafkaErrorLog/unreachableGrace`` unless a more telling error arrives first.
+    private var pendingUnreachable: (error: KafkaError, since: ContinuousClock.Instant)?
 
     init(logger: Logger, bufferCapacity: Int, startAfter: [KafkaPartitionOffset]) {
         self.logger = logger
@@ -165,15 +169,18 @@ final class RDKafkaConsumerCore: RDKafkaEventSink, @unchecked Sendable {
     // MARK: Serving thread
 
     func handleError(_ error: KafkaError) {
-        let terminal: Bool = lock.withLock {
-            let terminal = error.isTerminal || (error.isUnreachable && !everAssigned)
+        let (terminal, level): (Bool, Logger.Level) = lock.withLock {
+            let terminal = error.isTerminal
             if terminal, failure == nil {
                 failure = error
+                pendingUnreachable = nil
                 lock.broadcast()
+            } else if error.isUnreachable, !everAssigned, pendingUnreachable == nil {
+                pendingUnreachable = (error, .now)
             }
-            return terminal
+            return (terminal, errorLog.level(for: error, terminal: terminal))
         }
-        logger.log(level: terminal ? .error : .warning, "Kafka consumer: \(error)")
+        logger.log(level: level, "Kafka consumer: \(error)")
         if terminal { wakeWaiterWithFailure() }
     }
 
@@ -210,6 +217,7 @@ final class RDKafkaConsumerCore: RDKafkaEventSink, @unchecked Sendable {
                 if !cooperative { assignment = [] }
                 assignment.formUnion(changed)
                 everAssigned = true
+                pendingUnreachable = nil
             }
             logger.debug("Kafka consumer: assigned \(changed.map { "\($0.topic)[\($0.partition)]" }.joined(separator: ", "))")
         } else {
@@ -235,11 +243,21 @@ final class RDKafkaConsumerCore: RDKafkaEventSink, @unchecked Sendable {
 
     private func serve() {
         while true {
-            let stop: Bool = lock.withLock {
+            let (stop, unreachable): (Bool, KafkaError?) = lock.withLock {
+                if failure == nil, let pending = pendingUnreachable, ContinuousClock.now - pending.since >= RDKafkaErrorLog.unreachableGrace {
+                    failure = pending.error
+                    pendingUnreachable = nil
+                    return (closing, pending.error)
+                }
                 while !closing, buffer.count >= capacity || failure != nil {
                     _ = lock.wait(until: Date(timeIntervalSinceNow: 0.2))
                 }
-                return closing
+                return (closing, nil)
+            }
+            if let unreachable {
+                logger.error("Kafka consumer: no broker reachable: \(unreachable)")
+                wakeWaiterWithFailure()
+                continue
             }
             if stop { break }
             guard let message = rd_kafka_consumer_poll(handle, 100) else { continue }

@@ -18,11 +18,13 @@ func rdKafkaSink(_ opaque: UnsafeMutableRawPointer?) -> (any RDKafkaEventSink)? 
 let rdKafkaLogCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = {
     handle, level, facility, text in
     guard let handle, let sink = rdKafkaSink(rd_kafka_opaque(handle)) else { return }
+    // librdkafka logs each failed connection attempt at LOG_ERR (3) as well as raising it as an
+    // error event, which the owner logs (once per kind, see RDKafkaErrorLog): its own lines of
+    // level 3 and below-warning chatter are debug detail.
     let logLevel: Logger.Level =
         switch level {
-        case ...3: .error
+        case ...2: .error
         case 4: .warning
-        case 5, 6: .info
         default: .debug
         }
     let message = text.map { String(cString: $0) } ?? ""
@@ -61,4 +63,26 @@ func rdKafkaNew(type: rd_kafka_type_t, conf: OpaquePointer, sink: any RDKafkaEve
         throw KafkaError(.configuration, message: "librdkafka could not start a client: \(rdKafkaString(text))")
     }
     return handle
+}
+
+/// Logs a client's error events: terminal ones as errors; a transient one (a broker down, a
+/// connection refused, which librdkafka raises on every reconnection attempt) as a warning the
+/// first time and when it comes back after a quiet minute, as debug in between. Not thread-safe:
+/// each owner keeps one under its lock.
+struct RDKafkaErrorLog {
+    private var lastWarned: [Int32: ContinuousClock.Instant] = [:]
+
+    static let quietPeriod: Duration = .seconds(60)
+    /// How long "all brokers are down" waits, before any broker was reached, for the error that
+    /// explains it (authentication, TLS) before it is the client's error itself.
+    static let unreachableGrace: Duration = .milliseconds(500)
+
+    /// The level to log `error` at now.
+    mutating func level(for error: KafkaError, terminal: Bool) -> Logger.Level {
+        if terminal { return .error }
+        let now = ContinuousClock.now
+        if let last = lastWarned[error.code], now - last < Self.quietPeriod { return .debug }
+        lastWarned[error.code] = now
+        return .warning
+    }
 }

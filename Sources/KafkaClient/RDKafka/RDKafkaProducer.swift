@@ -54,7 +54,12 @@ final class RDKafkaProducerCore: RDKafkaEventSink, @unchecked Sendable {
     /// shortly after it fail at once instead of waiting for `message.timeout.ms`.
     private var failure: (error: KafkaError, at: ContinuousClock.Instant)?
     private var purgeRequested = false
+    /// "All brokers are down" before any delivery: it becomes the failure after
+    /// ``RDKafkaErrorLog/unreachableGrace`` unless a more telling error (authentication, TLS)
+    /// arrives first, as it usually does just after.
+    private var pendingUnreachable: (error: KafkaError, since: ContinuousClock.Instant)?
     private var hasDelivered = false
+    private var errorLog = RDKafkaErrorLog()
 
     /// How long after a terminal failure new sends fail at once.
     static let failFastWindow: Duration = .seconds(2)
@@ -88,19 +93,22 @@ final class RDKafkaProducerCore: RDKafkaEventSink, @unchecked Sendable {
         lock.withLock {
             hasDelivered = true
             failure = nil
+            pendingUnreachable = nil
         }
     }
 
     func handleError(_ error: KafkaError) {
-        let terminal: Bool = lock.withLock {
-            let terminal = error.isTerminal || (error.isUnreachable && !hasDelivered)
-            if terminal {
+        let level: Logger.Level = lock.withLock {
+            if error.isTerminal {
                 failure = (error, .now)
                 purgeRequested = true
+                pendingUnreachable = nil
+            } else if error.isUnreachable, !hasDelivered, pendingUnreachable == nil {
+                pendingUnreachable = (error, .now)
             }
-            return terminal
+            return errorLog.level(for: error, terminal: error.isTerminal)
         }
-        logger.log(level: terminal ? .error : .warning, "Kafka producer: \(error)")
+        logger.log(level: level, "Kafka producer: \(error)")
     }
 
     func produce(_ record: KafkaProducerRecord, continuation: CheckedContinuation<KafkaDeliveryReport, any Error>) {
@@ -214,6 +222,12 @@ final class RDKafkaProducerCore: RDKafkaEventSink, @unchecked Sendable {
     private func serve() {
         while true {
             let (stop, purge): (Bool, Bool) = lock.withLock {
+                if let pending = pendingUnreachable, ContinuousClock.now - pending.since >= RDKafkaErrorLog.unreachableGrace {
+                    failure = (pending.error, .now)
+                    purgeRequested = true
+                    pendingUnreachable = nil
+                    logger.error("Kafka producer: no broker reachable: \(pending.error)")
+                }
                 let purge = purgeRequested
                 purgeRequested = false
                 return (closing, purge)
