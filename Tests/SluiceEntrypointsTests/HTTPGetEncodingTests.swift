@@ -109,11 +109,11 @@ struct HTTPGetJSONTests {
 
     @Test func errorRendering() {
         let output = encode(
-            .json, [Message(id: "1", content: "a")], error: .connectionFailed(detail: "secret broker detail"),
+            .json, [Message(id: "1", content: "a")], error: .connectionFailed(detail: "the broker's reason"),
             pagination: HTTPGetPagination(nextCursor: "1", limit: nil))
         #expect(
             output
-                == #"{"items":[{"id":"1","content":"a"}],"error":{"message":"Endpoint connection failed","http_status_code":500},"pagination":{"nextCursor":"1"}}"#
+                == #"{"items":[{"id":"1","content":"a"}],"error":{"message":"Endpoint connection failed","http_status_code":500,"detail":"the broker's reason"},"pagination":{"nextCursor":"1"}}"#
         )
         #expect(encode(.json, [], error: .unknown()) == #"{"items":[],"error":{"message":"Endpoint unknown error","http_status_code":500}}"#)
     }

@@ -162,7 +162,9 @@ public struct HTTPGetEncoder: Sendable {
             var text = "]"
             if let error {
                 text += ",\"error\":"
-                text += JSONWriter.string(["message": .string(error.message), "http_status_code": .integer(HTTPStatusMapping.status(for: error.code))])
+                var object: JSONObject = ["message": .string(error.message), "http_status_code": .integer(HTTPStatusMapping.status(for: error.code))]
+                if let detail = error.detail { object["detail"] = .string(detail) }
+                text += JSONWriter.string(.object(object))
             }
             if !pagination.isEmpty {
                 var object = JSONObject()
@@ -175,7 +177,9 @@ public struct HTTPGetEncoder: Sendable {
         case .xml:
             var text = "</items>"
             if let error {
-                text += "<error><message>\(XML.escape(error.message))</message><httpStatusCode>\(HTTPStatusMapping.status(for: error.code))</httpStatusCode></error>"
+                text += "<error><message>\(XML.escape(error.message))</message><httpStatusCode>\(HTTPStatusMapping.status(for: error.code))</httpStatusCode>"
+                if let detail = error.detail { text += "<detail>\(XML.escape(detail))</detail>" }
+                text += "</error>"
             }
             if !pagination.isEmpty {
                 text += "<pagination>"
@@ -187,7 +191,10 @@ public struct HTTPGetEncoder: Sendable {
             buffer.writeString(text)
         case .text:
             var text = ""
-            if let error { text += "\nerror\nmessage: \(error.message)\nhttp_status_code: \(HTTPStatusMapping.status(for: error.code))\n" }
+            if let error {
+                text += "\nerror\nmessage: \(error.message)\nhttp_status_code: \(HTTPStatusMapping.status(for: error.code))\n"
+                if let detail = error.detail { text += "detail: \(detail)\n" }
+            }
             if !pagination.isEmpty {
                 text += "\npagination\n"
                 if let cursor = pagination.nextCursor { text += "nextCursor: \(cursor)\n" }

@@ -58,7 +58,8 @@ public enum SSEEntrypoint {
                 let failure = GatewayError.from(error)
                 logger.warning("SSE stream failed", metadata: ["error": "\(failure)"])
                 buffer.clear()
-                SSEEncoder.event("error", data: failure.message, into: &buffer)
+                // The safe detail (a broker's reason) too, as HTTP error responses carry it.
+                SSEEncoder.event("error", data: failure.detail.map { "\(failure.message) (\($0))" } ?? failure.message, into: &buffer)
                 try? await writer.send(buffer)
             }
             try await writer.finish(nil)
