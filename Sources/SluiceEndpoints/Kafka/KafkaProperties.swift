@@ -14,8 +14,13 @@ enum KafkaProperties {
     /// Every in-sync replica has the message before its delivery report: the client's `202` means
     /// the message is in the cluster (DESIGN §2, contract §2 Kafka).
     static let acks = "all"
-    /// Retries after a lost acknowledgement neither duplicate nor reorder messages.
-    static let enableIdempotence = "true"
+    /// Not idempotent: an idempotent producer's sequence numbers live in the broker, and a broker
+    /// that lost them (a restarted Tansu, a cluster restored from backup) leaves every publish
+    /// waiting until `message.timeout.ms` and then failing (seen against Tansu). Without it a
+    /// publish retried after a lost acknowledgement may be stored twice: at-least-once, like the
+    /// other endpoints. At most 5 requests in flight per connection keep retries close to order.
+    static let enableIdempotence = "false"
+    static let maxInFlightRequestsPerConnection = "5"
     /// Concurrent publishes share a batch, for at most 5 ms more latency per publish (librdkafka's
     /// default is the same since 1.7; stated so that the benchmark's numbers have a known base).
     static let lingerMs = "5"
@@ -83,6 +88,7 @@ enum KafkaProperties {
         var properties = try common(configuration)
         properties["acks"] = acks
         properties["enable.idempotence"] = enableIdempotence
+        properties["max.in.flight.requests.per.connection"] = maxInFlightRequestsPerConnection
         properties["linger.ms"] = lingerMs
         properties["compression.type"] = (configuration.producer?.compression ?? KafkaEndpointConfiguration.Compression.none).rawValue
         properties["message.timeout.ms"] = messageTimeoutMs
