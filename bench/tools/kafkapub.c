@@ -1,7 +1,7 @@
 /* kafkapub: the native baseline of the HTTP POST workload against Kafka. One librdkafka producer
  * (as Sluice has one per endpoint) with the producer settings Sluice uses (acks=all,
- * enable.idempotence=true, linger.ms=5, compression.type=none, message.timeout.ms=30000;
- * --settings replaces them) and C
+ * enable.idempotence=false, max.in.flight.requests.per.connection=5, linger.ms=5,
+ * compression.type=none, message.timeout.ms=30000; --settings replaces them) and C
  * "connections": each keeps one message in flight and produces the next when the delivery report
  * of the previous has come back (closed loop, like an HTTP client waiting for its 202). The
  * delivery reports are served on this thread (rd_kafka_poll); the next message is produced from
@@ -24,7 +24,8 @@ typedef struct {
 } slot_t;
 
 /* Those of Sluice's KafkaProperties.producer (Sources/SluiceEndpoints/Kafka/KafkaProperties.swift). */
-#define SLUICE_PRODUCER_SETTINGS "acks=all,enable.idempotence=true,linger.ms=5,compression.type=none,message.timeout.ms=30000"
+#define SLUICE_PRODUCER_SETTINGS \
+    "acks=all,enable.idempotence=false,max.in.flight.requests.per.connection=5,linger.ms=5,compression.type=none,message.timeout.ms=30000"
 
 static const char *brokers = "127.0.0.1:19290";
 static const char *topic = "bench";

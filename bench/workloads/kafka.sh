@@ -5,7 +5,7 @@
 #   kafka-post-64, kafka-post-256   HTTP POST of 100-byte bodies (202 after librdkafka's delivery
 #                                 report) on 64 / 256 keep-alive connections, each sending
 #                                 sequentially. Baseline: one librdkafka producer with Sluice's
-#                                 producer settings (acks=all, enable.idempotence=true, linger.ms=5,
+#                                 producer settings (acks=all, not idempotent, linger.ms=5,
 #                                 compression.type=none) and 64 / 256 messages in flight, each
 #                                 "connection" producing its next message when the delivery report
 #                                 of the previous comes back.
@@ -111,7 +111,7 @@ kafka_post() {
     --duration "$PUBLISH_DURATION" --warmup "$WARMUP" --size "$KAFKA_MESSAGE_SIZE" --expect 202 \
     --watch sluice="$SLUICE_PID" --watch broker="$TANSU_PID" >"$sl" 2>"$sl.err" || note "$name: the load tool failed: $(tail -1 "$sl.err")"
   publish_rows "$name" "$sl" "$base" \
-    "$connections conns, ${KAFKA_MESSAGE_SIZE} B, ${PUBLISH_DURATION}s (+${WARMUP}s warm-up), acks $(kv "$base" setting_acks | sed "s/^-1$/all/"), idempotence $(kv "$base" setting_enable_idempotence), linger.ms $(kv "$base" setting_linger_ms), batch.num.messages $(kv "$base" setting_batch_num_messages), batch.size $(kv "$base" setting_batch_size), compression $(kv "$base" setting_compression_type)"
+    "$connections conns, ${KAFKA_MESSAGE_SIZE} B, ${PUBLISH_DURATION}s (+${WARMUP}s warm-up), acks $(kv "$base" setting_acks | sed "s/^-1$/all/"), idempotence $(kv "$base" setting_enable_idempotence), max.in.flight $(kv "$base" setting_max_in_flight_requests_per_connection), linger.ms $(kv "$base" setting_linger_ms), batch.num.messages $(kv "$base" setting_batch_num_messages), batch.size $(kv "$base" setting_batch_size), compression $(kv "$base" setting_compression_type)"
   [ "$(kv "$base" client_errors)" = 0 ] || note "$name: baseline: librdkafka reported $(kv "$base" client_errors) errors (see $base.err)"
   sluice_log_note "$name" "$log_before"
 }
