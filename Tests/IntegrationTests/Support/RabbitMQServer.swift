@@ -86,7 +86,7 @@ final class RabbitMQServer: Sendable {
 
 /// A RabbitMQ API on `/<id>`: POST (request headers to the message), SSE (headers and metadata as
 /// comments), WebSocket and HTTP GET, in front of the node with the given shared configuration.
-func rabbitDefinition(id: String, port: Int = RabbitMQServer.port, virtualHost: String = "/", shared: String, sseQoS: String = "auto") -> String {
+func rabbitDefinition(id: String, host: String = "127.0.0.1", port: Int = RabbitMQServer.port, virtualHost: String = "/", shared: String, sseQoS: String = "auto") -> String {
     """
     id: \(id)
     name: \(id)
@@ -108,7 +108,7 @@ func rabbitDefinition(id: String, port: Int = RabbitMQServer.port, virtualHost: 
           - name: node
             type: rabbitmq
             inheritConfiguration: true
-            configuration: {serverHost: 127.0.0.1, serverPort: \(port), virtualHost: "\(virtualHost)"}
+            configuration: {serverHost: \(host), serverPort: \(port), virtualHost: "\(virtualHost)"}
     plans: [{name: open, security: {type: key-less}}]
     """
 }
