@@ -211,6 +211,20 @@ import Testing
         }
     }
 
+    @Test func topicTheBrokerRefusesIsAnErrorAndOthersStillFlow() async throws {
+        try await withBroker(port: 19106) { broker in
+            let producer = try KafkaProducer(properties: ["bootstrap.servers": broker.bootstrapServers, "acks": "all", "message.timeout.ms": "10000"])
+            await #expect {
+                try await producer.send(KafkaProducerRecord(topic: "not a valid topic", value: ByteBuffer(string: "x")))
+            } throws: { error in
+                (error as? KafkaError)?.kind == .broker && "\(error)".contains("Invalid topic")
+            }
+            let report = try await producer.send(KafkaProducerRecord(topic: "valid", value: ByteBuffer(string: "y")))
+            #expect(report.offset == 0)
+            await producer.close()
+        }
+    }
+
     @Test func brokerRestartIsSurvived() async throws {
         try await withBroker(port: 19105) { broker in
             let producer = try KafkaProducer(properties: ["bootstrap.servers": broker.bootstrapServers, "acks": "all", "message.timeout.ms": "20000"])
