@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import NIOCore
@@ -15,13 +16,14 @@ public final class KafkaConsumer: Sendable {
     ///   - bufferCapacity: records fetched ahead of the reader.
     public init(
         properties: [String: String], subscription: KafkaSubscription, startAfter: [KafkaPartitionOffset] = [],
-        bufferCapacity: Int = 64, logger: Logger = .kafkaDefault
+        bufferCapacity: Int = 64, logger: Logger = .kafkaDefault, metricsFactory: (any MetricsFactory)? = nil
     ) throws(KafkaError) {
         guard properties["group.id"] != nil else {
             throw KafkaError(.configuration, message: "a Kafka consumer needs group.id")
         }
         core = try RDKafkaConsumerCore.make(
-            properties: properties, subscription: subscription, startAfter: startAfter, bufferCapacity: max(1, bufferCapacity), logger: logger)
+            properties: properties, subscription: subscription, startAfter: startAfter, bufferCapacity: max(1, bufferCapacity), logger: logger,
+            metricsFactory: metricsFactory)
     }
 
     /// The consumed records, in the order of each partition. One reader at a time. Ends (nil) when

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import NIOCore
@@ -8,9 +9,12 @@ import NIOCore
 public final class KafkaProducer: Sendable {
     private let core: RDKafkaProducerCore
 
-    /// - Parameter properties: librdkafka properties (`bootstrap.servers`, `acks`, `ssl.*`, ...).
-    public init(properties: [String: String], logger: Logger = .kafkaDefault) throws(KafkaError) {
-        core = try RDKafkaProducerCore.make(properties: properties, logger: logger)
+    /// - Parameters:
+    ///   - properties: librdkafka properties (`bootstrap.servers`, `acks`, `ssl.*`, ...). With
+    ///     `statistics.interval.ms`, librdkafka's statistics become metrics (``KafkaStatistics``).
+    ///   - metricsFactory: where those metrics go; nil: swift-metrics' bootstrapped factory.
+    public init(properties: [String: String], logger: Logger = .kafkaDefault, metricsFactory: (any MetricsFactory)? = nil) throws(KafkaError) {
+        core = try RDKafkaProducerCore.make(properties: properties, logger: logger, metricsFactory: metricsFactory)
     }
 
     /// Produces one record and waits for its delivery report.

@@ -1,5 +1,6 @@
 import Foundation
 import KafkaClient
+import MetricsTestKit
 import NIOCore
 import TestProcesses
 import Testing
@@ -209,6 +210,33 @@ import Testing
             await consumer.close()
             await producer.close()
         }
+    }
+
+    @Test func statisticsBecomeMetrics() async throws {
+        try await withBroker(port: 19107) { broker in
+            let metrics = TestMetrics()
+            let producer = try KafkaProducer(
+                properties: ["bootstrap.servers": broker.bootstrapServers, "statistics.interval.ms": "100", "client.id": "stats-test"], metricsFactory: metrics)
+            for index in 0..<5 { try await producer.send(KafkaProducerRecord(topic: "stats", value: ByteBuffer(string: "s\(index)"))) }
+            let dimensions = [("client_id", "stats-test"), ("role", "producer")]
+            try await eventually {
+                ((try? metrics.expectCounter("sluice_kafka_messages_produced_total", dimensions))?.totalValue ?? 0) >= 5
+            }
+            #expect(try metrics.expectCounter("sluice_kafka_requests_sent_total", dimensions).totalValue > 0)
+            #expect(try metrics.expectGauge("sluice_kafka_producer_queued_messages", dimensions).lastValue == 0)
+            #expect(try metrics.expectGauge("sluice_kafka_broker_round_trip_seconds", dimensions + [("broker", broker.bootstrapServers)]).lastValue ?? 0 > 0)
+            await producer.close()
+        }
+    }
+
+    @Test func statisticsParsing() throws {
+        let json = #"{"name":"p#1","client_id":"c","type":"consumer","msg_cnt":3,"tx":10,"tx_bytes":100,"rx":9,"rx_bytes":90,"txmsgs":0,"rxmsgs":7,"brokers":{"b":{"nodeid":1,"nodename":"h:1","rtt":{"avg":2500}},"boot":{"nodeid":-1,"nodename":"h:1","rtt":{"avg":0}}},"cgrp":{"rebalance_cnt":2}}"#
+        let statistics = try #require(KafkaStatistics(json: Array(json.utf8)))
+        #expect(statistics.role == "consumer")
+        #expect(statistics.messagesConsumed == 7)
+        #expect(statistics.brokerRoundTrip == ["h:1": 0.0025])
+        #expect(statistics.rebalances == 2)
+        #expect(KafkaStatistics(json: Array("not json".utf8)) == nil)
     }
 
     @Test func topicTheBrokerRefusesIsAnErrorAndOthersStillFlow() async throws {

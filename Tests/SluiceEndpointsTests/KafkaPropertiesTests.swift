@@ -17,23 +17,19 @@ import Testing
     struct Material: Sendable {
         let fixtures: KeyStoreFixtures
 
-        static let shared: Result<Material, KeyStoreTestTools.Failure> = {
-            do {
-                let fixtures = try KeyStoreFixtures.get()
+        private static let creation = Task {
+            let fixtures = try await KeyStoreFixtures.get()
+            return try await KeyStoreFixtures.onThread {
                 _ = try fixtures.shell("cat leaf.key leaf.pem ca.pem > kafka-client.pem")
                 _ = try fixtures.shell(
                     "openssl pkey -in leaf.key -aes256 -passout pass:\(keyPassword) -out kafka-leaf-encrypted.key && cat kafka-leaf-encrypted.key leaf.pem ca.pem > kafka-client-encrypted.pem"
                 )
                 _ = try fixtures.shell("head -c 200 default.p12 > kafka-truncated.p12 && echo 'no certificate here' > kafka-empty.pem")
-                return .success(Material(fixtures: fixtures))
-            } catch let failure as KeyStoreTestTools.Failure {
-                return .failure(failure)
-            } catch {
-                return .failure(KeyStoreTestTools.Failure(description: "\(error)"))
+                return Material(fixtures: fixtures)
             }
-        }()
+        }
 
-        static func get() throws -> Material { try shared.get() }
+        static func get() async throws -> Material { try await creation.value }
 
         func path(_ name: String) -> JSONValue { .string(fixtures.directory + "/" + name) }
         func text(_ name: String) throws -> String { String(decoding: try fixtures.bytes(name), as: UTF8.self) }
@@ -88,7 +84,7 @@ import Testing
     // MARK: Protocols and mechanisms
 
     @Test func plaintextIsServersAndProtocolOnly() throws {
-        #expect(try Self.common([:]) == ["bootstrap.servers": "k1:9092,k2:9092", "security.protocol": "plaintext"])
+        #expect(try Self.common([:]) == ["bootstrap.servers": "k1:9092,k2:9092", "security.protocol": "plaintext", "statistics.interval.ms": "15000"])
     }
 
     static let mechanisms: [(mechanism: String, jaas: String, expected: [String: String])] = [
@@ -129,17 +125,18 @@ import Testing
         all["bootstrap.servers"] = "k1:9092,k2:9092"
         all["security.protocol"] = "sasl_plaintext"
         all["sasl.mechanisms"] = mechanism
+        all["statistics.interval.ms"] = "15000"
         #expect(properties == all)
     }
 
     @Test func sslWithoutStoresTrustsTheSystemAndVerifiesHostnames() throws {
         let properties = try Self.common(["protocol": "SSL"])
-        #expect(properties == ["bootstrap.servers": "k1:9092,k2:9092", "security.protocol": "ssl", "ssl.endpoint.identification.algorithm": "https"])
+        #expect(properties == ["bootstrap.servers": "k1:9092,k2:9092", "security.protocol": "ssl", "statistics.interval.ms": "15000", "ssl.endpoint.identification.algorithm": "https"])
         #expect(try Self.common(["protocol": "SSL", "ssl": ["hostnameVerifier": false]])["ssl.endpoint.identification.algorithm"] == "none")
     }
 
-    @Test func saslSSLHasBoth() throws {
-        let material = try Material.get()
+    @Test func saslSSLHasBoth() async throws {
+        let material = try await Material.get()
         let properties = try Self.common([
             "protocol": "SASL_SSL",
             "sasl": ["saslMechanism": "SCRAM-SHA-512", "saslJaasConfig": .string(Self.mechanisms[2].jaas)],
@@ -154,8 +151,8 @@ import Testing
 
     // MARK: Trust stores
 
-    @Test func pemTrustStoreByLocationAndInline() throws {
-        let material = try Material.get()
+    @Test func pemTrustStoreByLocationAndInline() async throws {
+        let material = try await Material.get()
         let byLocation = try Self.common(["protocol": "SSL", "ssl": ["trustStore": ["type": "PEM", "location": material.path("ca.pem")]]])
         #expect(byLocation["ssl.ca.location"] == material.path("ca.pem").stringValue)
         #expect(byLocation["ssl.ca.pem"] == nil)
@@ -166,8 +163,8 @@ import Testing
     }
 
     @Test(arguments: [("JKS", "trust.jks", jksPassword, 2), ("PKCS12", "trust.p12", storePassword, 1), ("PKCS12", "keytool-trust.p12", jksPassword, 2)])
-    func jksAndPKCS12TrustStoresBecomePEM(type: String, file: String, password: String, certificates: Int) throws {
-        let material = try Material.get()
+    func jksAndPKCS12TrustStoresBecomePEM(type: String, file: String, password: String, certificates: Int) async throws {
+        let material = try await Material.get()
         let byLocation = try Self.common(
             ["protocol": "SSL", "ssl": ["trustStore": ["type": .string(type), "location": material.path(file), "password": .string(password)]]])
         #expect(Self.certificateCount(byLocation["ssl.ca.pem"]) == certificates)
@@ -179,8 +176,8 @@ import Testing
 
     // MARK: Key stores
 
-    @Test func pemKeyStoreByLocationIsOneFileForKeyAndChain() throws {
-        let material = try Material.get()
+    @Test func pemKeyStoreByLocationIsOneFileForKeyAndChain() async throws {
+        let material = try await Material.get()
         let plain = try Self.common(["protocol": "SSL", "ssl": ["keyStore": ["type": "PEM", "location": material.path("kafka-client.pem")]]])
         #expect(plain["ssl.certificate.location"] == material.path("kafka-client.pem").stringValue)
         #expect(plain["ssl.key.location"] == material.path("kafka-client.pem").stringValue)
@@ -192,8 +189,8 @@ import Testing
         #expect(encrypted["ssl.key.password"] == Self.keyPassword)
     }
 
-    @Test func pemKeyStoreInline() throws {
-        let material = try Material.get()
+    @Test func pemKeyStoreInline() async throws {
+        let material = try await Material.get()
         let chain = try material.text("leaf.pem") + material.text("ca.pem")
         let key = try material.text("kafka-leaf-encrypted.key")
         let properties = try Self.common([
@@ -213,8 +210,8 @@ import Testing
     }
 
     @Test(arguments: [("JKS", "keytool.jks", jksPassword, 1), ("JKS", "imported.jks", jksPassword, 2), ("PKCS12", "default.p12", storePassword, 2)])
-    func jksAndPKCS12KeyStoresBecomePEM(type: String, file: String, password: String, chainLength: Int) throws {
-        let material = try Material.get()
+    func jksAndPKCS12KeyStoresBecomePEM(type: String, file: String, password: String, chainLength: Int) async throws {
+        let material = try await Material.get()
         let byLocation = try Self.common(
             ["protocol": "SSL", "ssl": ["keyStore": ["type": .string(type), "location": material.path(file), "password": .string(password)]]])
         #expect(Self.certificateCount(byLocation["ssl.certificate.pem"]) == chainLength)
@@ -227,8 +224,8 @@ import Testing
         #expect(inline["ssl.key.pem"] == byLocation["ssl.key.pem"])
     }
 
-    @Test func pkcs12KeyMatchesTheOpenSSLKey() throws {
-        let material = try Material.get()
+    @Test func pkcs12KeyMatchesTheOpenSSLKey() async throws {
+        let material = try await Material.get()
         let properties = try Self.common(
             ["protocol": "SSL", "ssl": ["keyStore": ["type": "PKCS12", "location": material.path("default.p12"), "password": .string(Self.storePassword)]]])
         let der = try material.fixtures.bytes("leaf.key.der")
@@ -238,8 +235,8 @@ import Testing
 
     // MARK: Store errors
 
-    @Test func wrongStorePasswordsAreClearErrors() throws {
-        let material = try Material.get()
+    @Test func wrongStorePasswordsAreClearErrors() async throws {
+        let material = try await Material.get()
         let keyStore = try Self.failure(
             ["protocol": "SSL", "ssl": ["keyStore": ["type": "PKCS12", "location": material.path("default.p12"), "password": .string(Self.wrongPassword)]]])
         #expect(keyStore.hasPrefix("security.ssl.keyStore: the PKCS12 key store \(material.fixtures.directory)/default.p12 cannot be read: key store password is incorrect"))
@@ -252,8 +249,8 @@ import Testing
         #expect(pemKey.contains("wrong key password"))
     }
 
-    @Test func corruptStoresAreClearErrors() throws {
-        let material = try Material.get()
+    @Test func corruptStoresAreClearErrors() async throws {
+        let material = try await Material.get()
         let truncated = try Self.failure(
             ["protocol": "SSL", "ssl": ["keyStore": ["type": "PKCS12", "location": material.path("kafka-truncated.p12"), "password": .string(Self.storePassword)]]])
         #expect(truncated.hasPrefix("security.ssl.keyStore: the PKCS12 key store"))
@@ -289,7 +286,7 @@ import Testing
         let properties = try KafkaProperties.producer(try Self.configuration([:]))
         #expect(
             properties == [
-                "bootstrap.servers": "k1:9092,k2:9092", "security.protocol": "plaintext",
+                "bootstrap.servers": "k1:9092,k2:9092", "security.protocol": "plaintext", "statistics.interval.ms": "15000",
                 "acks": "all", "enable.idempotence": "false", "max.in.flight.requests.per.connection": "5", "linger.ms": "5", "compression.type": "lz4", "message.timeout.ms": "30000",
             ])
     }
@@ -298,7 +295,7 @@ import Testing
         let properties = try KafkaProperties.consumer(try Self.configuration([:]), groupId: "client-1", autoCommit: true)
         #expect(
             properties == [
-                "bootstrap.servers": "k1:9092,k2:9092", "security.protocol": "plaintext",
+                "bootstrap.servers": "k1:9092,k2:9092", "security.protocol": "plaintext", "statistics.interval.ms": "15000",
                 "group.id": "client-1", "auto.offset.reset": "latest", "enable.auto.commit": "true", "auto.commit.interval.ms": "1000",
                 "enable.auto.offset.store": "false", "session.timeout.ms": "6000", "heartbeat.interval.ms": "1500",
                 "enable.partition.eof": "false", "queued.min.messages": "1000", "queued.max.messages.kbytes": "4096",

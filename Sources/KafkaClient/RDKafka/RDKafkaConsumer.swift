@@ -1,4 +1,5 @@
 import CRdKafka
+import CoreMetrics
 import Foundation
 import Logging
 import NIOCore
@@ -38,20 +39,26 @@ final class RDKafkaConsumerCore: RDKafkaEventSink, @unchecked Sendable {
     /// ``RDKafkaErrorLog/unreachableGrace`` unless a more telling error arrives first.
     private var pendingUnreachable: (error: KafkaError, since: ContinuousClock.Instant)?
 
-    init(logger: Logger, bufferCapacity: Int, startAfter: [KafkaPartitionOffset]) {
+    let statisticsMetrics: KafkaStatisticsMetrics?
+
+    init(logger: Logger, statisticsMetrics: KafkaStatisticsMetrics?, bufferCapacity: Int, startAfter: [KafkaPartitionOffset]) {
         self.logger = logger
+        self.statisticsMetrics = statisticsMetrics
         self.capacity = bufferCapacity
         self.startAfter = Dictionary(
             startAfter.map { (KafkaTopicPartition(topic: $0.topic, partition: $0.partition), $0.offset) }, uniquingKeysWith: max)
     }
 
     static func make(
-        properties: [String: String], subscription: KafkaSubscription, startAfter: [KafkaPartitionOffset], bufferCapacity: Int, logger: Logger
+        properties: [String: String], subscription: KafkaSubscription, startAfter: [KafkaPartitionOffset], bufferCapacity: Int, logger: Logger,
+        metricsFactory: (any MetricsFactory)?
     ) throws(KafkaError) -> RDKafkaConsumerCore {
         try KafkaLibrary.requireSupportedVersion()
         let conf = try RDKafkaConfiguration.make(properties)
         rd_kafka_conf_set_rebalance_cb(conf, rdKafkaRebalanceCallback)
-        let core = RDKafkaConsumerCore(logger: logger, bufferCapacity: bufferCapacity, startAfter: startAfter)
+        let core = RDKafkaConsumerCore(
+            logger: logger, statisticsMetrics: KafkaStatisticsMetrics(properties: properties, factory: metricsFactory), bufferCapacity: bufferCapacity,
+            startAfter: startAfter)
         let handle = try rdKafkaNew(type: RD_KAFKA_CONSUMER, conf: conf, sink: core)
         rd_kafka_poll_set_consumer(handle)
         let names = subscription.librdkafkaNames

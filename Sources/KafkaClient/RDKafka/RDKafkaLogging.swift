@@ -6,7 +6,20 @@ import Logging
 /// keeps it alive until `rd_kafka_destroy` has returned.
 protocol RDKafkaEventSink: AnyObject {
     var logger: Logger { get }
+    /// Where statistics go, when the client reports them.
+    var statisticsMetrics: KafkaStatisticsMetrics? { get }
     func handleError(_ error: KafkaError)
+}
+
+/// librdkafka's statistics (`stats_cb`), served by the polling thread; librdkafka frees the JSON
+/// (return 0).
+let rdKafkaStatisticsCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?) -> Int32 = {
+    _, json, length, opaque in
+    guard let json, let sink = rdKafkaSink(opaque), let metrics = sink.statisticsMetrics else { return 0 }
+    if let statistics = KafkaStatistics(json: UnsafeRawBufferPointer(start: json, count: length)) {
+        metrics.record(statistics)
+    }
+    return 0
 }
 
 func rdKafkaSink(_ opaque: UnsafeMutableRawPointer?) -> (any RDKafkaEventSink)? {
@@ -57,6 +70,7 @@ func rdKafkaNew(type: rd_kafka_type_t, conf: OpaquePointer, sink: any RDKafkaEve
     rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(sink as AnyObject).toOpaque())
     rd_kafka_conf_set_log_cb(conf, rdKafkaLogCallback)
     rd_kafka_conf_set_error_cb(conf, rdKafkaErrorCallback)
+    if sink.statisticsMetrics != nil { rd_kafka_conf_set_stats_cb(conf, rdKafkaStatisticsCallback) }
     var text = [CChar](repeating: 0, count: 512)
     guard let handle = rd_kafka_new(type, conf, &text, text.count) else {
         rd_kafka_conf_destroy(conf)

@@ -1,4 +1,5 @@
 import CRdKafka
+import CoreMetrics
 import Foundation
 import Logging
 import NIOCore
@@ -64,15 +65,18 @@ final class RDKafkaProducerCore: RDKafkaEventSink, @unchecked Sendable {
     /// How long after a terminal failure new sends fail at once.
     static let failFastWindow: Duration = .seconds(2)
 
-    init(logger: Logger) {
+    let statisticsMetrics: KafkaStatisticsMetrics?
+
+    init(logger: Logger, statisticsMetrics: KafkaStatisticsMetrics?) {
         self.logger = logger
+        self.statisticsMetrics = statisticsMetrics
     }
 
-    static func make(properties: [String: String], logger: Logger) throws(KafkaError) -> RDKafkaProducerCore {
+    static func make(properties: [String: String], logger: Logger, metricsFactory: (any MetricsFactory)?) throws(KafkaError) -> RDKafkaProducerCore {
         try KafkaLibrary.requireSupportedVersion()
         let conf = try RDKafkaConfiguration.make(properties)
         rd_kafka_conf_set_dr_msg_cb(conf, rdKafkaDeliveryCallback)
-        let core = RDKafkaProducerCore(logger: logger)
+        let core = RDKafkaProducerCore(logger: logger, statisticsMetrics: KafkaStatisticsMetrics(properties: properties, factory: metricsFactory))
         let handle = try rdKafkaNew(type: RD_KAFKA_PRODUCER, conf: conf, sink: core)
         core.start(handle)
         return core

@@ -164,7 +164,9 @@ public final class KafkaConnector: EndpointConnector {
         // An unreadable Last-Event-ID starts where the group left off (HTTP GET cursors were
         // checked by cursorProblem before).
         let cursor = request.resumeAfter.flatMap { try? KafkaCursor(parsing: $0, base64: base64) } ?? KafkaCursor()
-        let properties = try KafkaProperties.consumer(configuration, groupId: request.clientIdentifier, autoCommit: request.qos == .auto)
+        var properties = try KafkaProperties.consumer(configuration, groupId: request.clientIdentifier, autoCommit: request.qos == .auto)
+        // Brokers and metrics see the API a consumer serves (producers are shared across APIs).
+        properties["client.id"] = "sluice-\(apiId)"
         var logger = self.logger
         logger[metadataKey: "group"] = .string(request.clientIdentifier)
         let consumer: KafkaConsumer

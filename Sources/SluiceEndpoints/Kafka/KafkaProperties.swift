@@ -28,6 +28,10 @@ enum KafkaProperties {
     /// its `202`, and a clear `500` beats a request that hangs for five minutes.
     static let messageTimeoutMs = "30000"
 
+    /// librdkafka's statistics every 15 s become metrics (``KafkaStatistics``): traffic, queue
+    /// depth, broker round trips, rebalances.
+    static let statisticsIntervalMs = "15000"
+
     // MARK: Consumer settings Sluice fixes
 
     /// With QoS auto, what clients acknowledged is committed every second (librdkafka: 5 s), so a
@@ -62,6 +66,7 @@ enum KafkaProperties {
         var properties = [
             "bootstrap.servers": configuration.bootstrapServers,
             "security.protocol": configuration.securityProtocol.rawValue.lowercased(),
+            "statistics.interval.ms": statisticsIntervalMs,
         ]
         if configuration.securityProtocol.usesSASL {
             guard let mechanism = configuration.saslMechanism, let jaas = configuration.jaas else {
