@@ -326,8 +326,41 @@ import Testing
         return (try TestCertificates(directory: directory), directory)
     }
 
+    /// The stores, made by openssl and keytool off the cooperative pool.
+    struct Stores: Sendable {
+        let certificates: TestCertificates
+        let caJKS: String
+        let trustPKCS12: String
+        let clientPKCS12: String
+        let clientJKS: String
+        let combinedPEM: String
+    }
+
+    static func makeStores() async throws -> Stores {
+        try await offThePool {
+            let (certificates, directory) = try Self.stores()
+            let caJKS = try certificates.caJKS(password: "trust-pass")
+            let trustPKCS12 = directory.appendingPathComponent("ca-trust.p12").path
+            _ = try run("keytool", [
+                "-importcert", "-noprompt", "-alias", "ca", "-file", certificates.caCertificate, "-keystore", trustPKCS12, "-storetype", "PKCS12", "-storepass",
+                "trust-pass",
+            ])
+            let clientPKCS12 = try certificates.clientPKCS12(password: "key-pass")
+            let clientJKS = directory.appendingPathComponent("client.jks").path
+            _ = try run("keytool", [
+                "-importkeystore", "-noprompt", "-srckeystore", clientPKCS12, "-srcstoretype", "PKCS12", "-srcstorepass", "key-pass",
+                "-destkeystore", clientJKS, "-deststoretype", "JKS", "-deststorepass", "key-pass", "-destkeypass", "key-pass",
+            ])
+            let combinedPEM = directory.appendingPathComponent("client-combined.pem").path
+            try (String(contentsOfFile: certificates.clientCertificate, encoding: .utf8) + String(contentsOfFile: certificates.clientKey, encoding: .utf8))
+                .write(toFile: combinedPEM, atomically: true, encoding: .utf8)
+            return Stores(certificates: certificates, caJKS: caJKS, trustPKCS12: trustPKCS12, clientPKCS12: clientPKCS12, clientJKS: clientJKS, combinedPEM: combinedPEM)
+        }
+    }
+
     @Test func sslWithEveryTrustStoreTypeAndMutualTLSWithEveryKeyStoreType() async throws {
-        let (certificates, directory) = try Self.stores()
+        let stores = try await Self.makeStores()
+        let certificates = stores.certificates
         let broker = TansuBroker(port: 19130, advertisedPort: 19131)
         try await broker.start()
         defer { broker.stop() }
@@ -336,19 +369,11 @@ import Testing
         try await front.waitUntilListening()
 
         let caPEM = try String(contentsOfFile: certificates.caCertificate, encoding: .utf8)
-        let jks = try certificates.caJKS(password: "trust-pass")
-        let p12Trust = directory.appendingPathComponent("ca-trust.p12").path
-        _ = try run("keytool", ["-importcert", "-noprompt", "-alias", "ca", "-file", certificates.caCertificate, "-keystore", p12Trust, "-storetype", "PKCS12", "-storepass", "trust-pass"])
-        let p12TrustInline = try Data(contentsOf: URL(fileURLWithPath: p12Trust)).base64EncodedString()
-        let clientP12 = try certificates.clientPKCS12(password: "key-pass")
-        let clientJKS = directory.appendingPathComponent("client.jks").path
-        _ = try run("keytool", [
-            "-importkeystore", "-noprompt", "-srckeystore", clientP12, "-srcstoretype", "PKCS12", "-srcstorepass", "key-pass",
-            "-destkeystore", clientJKS, "-deststoretype", "JKS", "-deststorepass", "key-pass", "-destkeypass", "key-pass",
-        ])
-        let combinedPEM = directory.appendingPathComponent("client-combined.pem").path
-        try (String(contentsOfFile: certificates.clientCertificate, encoding: .utf8) + String(contentsOfFile: certificates.clientKey, encoding: .utf8))
-            .write(toFile: combinedPEM, atomically: true, encoding: .utf8)
+        let jks = stores.caJKS
+        let p12TrustInline = try Data(contentsOf: URL(fileURLWithPath: stores.trustPKCS12)).base64EncodedString()
+        let clientP12 = stores.clientPKCS12
+        let clientJKS = stores.clientJKS
+        let combinedPEM = stores.combinedPEM
         let clientCertificatePEM = try String(contentsOfFile: certificates.clientCertificate, encoding: .utf8)
         let clientKeyPEM = try String(contentsOfFile: certificates.clientKey, encoding: .utf8)
 
@@ -410,7 +435,7 @@ import Testing
     @Test(arguments: ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"])
     func saslRefusalReachesTheClientQuickly(_ mechanism: String) async throws {
         let port = 19140 + ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"].firstIndex(of: mechanism)! * 2
-        let (certificates, _) = try Self.stores()
+        let certificates = try await offThePool { try Self.stores().0 }
         let broker = TansuBroker(port: port, advertisedPort: port, authentication: true)
         try await broker.start()
         defer { broker.stop() }
@@ -451,6 +476,14 @@ import Testing
             }
             #expect(!broker.output.isEmpty)
         }
+    }
+}
+
+/// Runs blocking work (openssl, keytool) on a thread of its own: the cooperative pool has one
+/// thread per core, and blocking it stalls every other test in the process.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
 

@@ -14,7 +14,7 @@ import Testing
     static let tlsPort = 15684
     static let environment = ["RABBITMQ_TEST_NODENAME": "sluicesecond@localhost", "RABBITMQ_TEST_DIST_PORT": "25683"]
 
-    struct Node {
+    struct Node: Sendable {
         let directory: URL
         let certificates: TestCertificates
         /// A server certificate signed by the test CA for DNS:localhost only.
@@ -69,7 +69,7 @@ import Testing
         "producer: {enabled: true, routingKey: r, exchange: {name: second.x, type: direct, durable: true}}, consumer: {enabled: true, routingKey: r, exchange: {name: second.x, type: direct, durable: true}}"
 
     @Test func tlsWithoutClientCertificatesHostnameVerificationAndAFullNodeRestart() async throws {
-        let node = try Node()
+        let node = try await offThePool { try Node() }
         try await node.start()
         let trust = "trustStore: {type: PEM, path: \"\(node.certificates.caCertificate)\"}"
         let definitions = [

@@ -48,18 +48,20 @@ enum KeyStoreTestTools {
 
 /// Key stores made once per test run by openssl and keytool in a temporary directory.
 struct KeyStoreFixtures: Sendable {
-    static let shared: Result<KeyStoreFixtures, KeyStoreTestTools.Failure> = {
-        do {
-            return .success(try KeyStoreFixtures())
-        } catch let failure as KeyStoreTestTools.Failure {
-            return .failure(failure)
-        } catch {
-            return .failure(KeyStoreTestTools.Failure(description: "fixture generation failed: \(error)"))
-        }
-    }()
+    /// Made once, on a thread of its own: openssl and keytool take seconds, and a test blocking a
+    /// thread of the cooperative pool (two on two cores) would stall every other test's async work
+    /// in the process meanwhile.
+    private static let creation = Task { try await onThread { try KeyStoreFixtures() } }
 
-    static func get() throws -> KeyStoreFixtures {
-        try self.shared.get()
+    static func get() async throws -> KeyStoreFixtures {
+        try await creation.value
+    }
+
+    /// Runs blocking work (processes, file system) off the cooperative pool.
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
     }
 
     let directory: String

@@ -60,8 +60,8 @@ struct KeyStoreSplitMix64: RandomNumberGenerator {
     }
 
     /// A few thousand seeded mutations of valid stores: every outcome must be a result or a KeyStoreError.
-    @Test func randomizedMutationsNeverCrash() throws {
-        let fixtures = try KeyStoreFixtures.get()
+    @Test func randomizedMutationsNeverCrash() async throws {
+        let fixtures = try await KeyStoreFixtures.get()
         struct Target {
             var file: String
             var password: String?
@@ -112,8 +112,8 @@ struct KeyStoreSplitMix64: RandomNumberGenerator {
     }
 
     /// Every prefix of a store must fail cleanly.
-    @Test func everyTruncationFails() throws {
-        let fixtures = try KeyStoreFixtures.get()
+    @Test func everyTruncationFails() async throws {
+        let fixtures = try await KeyStoreFixtures.get()
         for (file, password) in [("trust.jks", "changeit"), ("trust-plain.p12", nil), ("imported.jks", nil)] as [(String, String?)] {
             let bytes = try fixtures.bytes(file)
             for length in 0..<bytes.count {

@@ -10,8 +10,8 @@ import Testing
 @Suite struct KeyStoreToolTests {
     let fixtures: KeyStoreFixtures
 
-    init() throws {
-        self.fixtures = try KeyStoreFixtures.get()
+    init() async throws {
+        self.fixtures = try await KeyStoreFixtures.get()
     }
 
     static let storePassword = "secret"
