@@ -7,6 +7,7 @@
 #endif
 #include <dlfcn.h>
 #include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 /// The path of the librdkafka the dynamic loader chose, or NULL.
 static inline const char *sluice_rdkafka_library_path(void) {

@@ -41,6 +41,12 @@ public final class KafkaConsumer: Sendable {
         try core.store(positions)
     }
 
+    /// Commits asynchronously (returns at once; a failure is logged): the records up to and
+    /// including these positions are consumed.
+    public func commitInBackground(consumed positions: [KafkaPartitionOffset]) throws(KafkaError) {
+        try core.commitInBackground(positions)
+    }
+
     /// Commits synchronously: the records up to and including these positions are consumed.
     public func commit(consumed positions: [KafkaPartitionOffset]) async throws {
         try await core.commit(positions)

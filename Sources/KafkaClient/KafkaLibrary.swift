@@ -1,5 +1,3 @@
-import CRdKafka
-
 /// The librdkafka loaded at run time.
 public enum KafkaLibrary {
     /// Sluice needs 2.2 or newer: 2.0.x misreads the tagged fields of ApiVersions responses that
@@ -7,12 +5,12 @@ public enum KafkaLibrary {
     public static let minimumVersion: Int32 = 0x0202_00FF
 
     /// The loaded library's version as librdkafka prints it (`2.16.0`).
-    public static var versionString: String { String(cString: rd_kafka_version_str()) }
+    public static var versionString: String { RDKafkaVersion.string }
 
-    public static var version: Int32 { rd_kafka_version() }
+    public static var version: Int32 { RDKafkaVersion.number }
 
     /// The file the dynamic loader took librdkafka from, when it can tell.
-    public static var loadedFrom: String? { RDKafkaLibraryPath.path }
+    public static var loadedFrom: String? { RDKafkaVersion.path }
 
     /// Throws a configuration error naming the version found and how to get a newer one.
     public static func requireSupportedVersion() throws(KafkaError) {

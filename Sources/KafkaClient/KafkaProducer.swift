@@ -7,7 +7,7 @@ import NIOCore
 /// report, with the acks the properties ask for) and throws otherwise. Thread-safe; meant to be
 /// shared. librdkafka is served by a dedicated thread, never by the cooperative pool.
 public final class KafkaProducer: Sendable {
-    private let core: RDKafkaProducerCore
+    let core: RDKafkaProducerCore
 
     /// - Parameters:
     ///   - properties: librdkafka properties (`bootstrap.servers`, `acks`, `ssl.*`, ...). With

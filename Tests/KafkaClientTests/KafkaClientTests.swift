@@ -1,5 +1,5 @@
 import Foundation
-import KafkaClient
+@testable import KafkaClient
 import MetricsTestKit
 import NIOCore
 import TestProcesses
@@ -45,6 +45,24 @@ import Testing
         let report = try await producer.send(KafkaProducerRecord(topic: "mock", partition: 0, value: ByteBuffer(string: "hello")))
         #expect(report.topic == "mock")
         #expect(report.offset == 0)
+        await producer.close()
+    }
+
+    @Test func mockClusterRetriesRetriableProduceErrorsAndFailsOthers() async throws {
+        let producer = try KafkaProducer(properties: ["test.mock.num.brokers": "1", "acks": "all", "retry.backoff.ms": "10", "linger.ms": "0"])
+        // Create the topic, then make the next two Produce requests fail with a retriable error
+        // (NOT_ENOUGH_REPLICAS, 19): librdkafka retries, the send succeeds.
+        try await producer.send(KafkaProducerRecord(topic: "mock", partition: 0, value: ByteBuffer(string: "first")))
+        #expect(producer.withMockCluster { $0.pushRequestErrors(apiKey: 0, [19, 19]) } != nil)
+        let report = try await producer.send(KafkaProducerRecord(topic: "mock", partition: 0, value: ByteBuffer(string: "retried")))
+        #expect(report.offset == 1)
+        // A refusal (TOPIC_AUTHORIZATION_FAILED, 29) fails that send with the broker's reason.
+        _ = producer.withMockCluster { $0.pushRequestErrors(apiKey: 0, [29]) }
+        await #expect {
+            try await producer.send(KafkaProducerRecord(topic: "mock", partition: 0, value: ByteBuffer(string: "refused")))
+        } throws: { error in
+            (error as? KafkaError)?.kind == .broker && (error as? KafkaError)?.name == "TOPIC_AUTHORIZATION_FAILED"
+        }
         await producer.close()
     }
 
@@ -113,8 +131,8 @@ import Testing
                 if seen.count == 20 { break }
             }
             #expect(Set(seen) == Set((0..<20).map { "m\($0)" }))
-            try await consumer.commit(consumed: last.map { KafkaPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) })
-            await consumer.close()
+            try consumer.commitInBackground(consumed: last.map { KafkaPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) })
+            await consumer.close()  // waits for the commit in flight
 
             // Committed: the group's next member starts after it.
             try await producer.send(KafkaProducerRecord(topic: "t1", key: Array("k0".utf8), value: ByteBuffer(string: "after")))
@@ -156,6 +174,8 @@ import Testing
                 try consumer.store(consumed: [message.position])
             }
             await consumer.close()  // commits what was stored
+            // A synchronous commit on a closed consumer is refused.
+            await #expect(throws: KafkaError.self) { try await consumer.commit(consumed: [KafkaPartitionOffset(topic: "auto", partition: 0, offset: 0)]) }
             let next = try KafkaConsumer(properties: properties, subscription: .topics(["auto"]))
             var nextIterator = next.messages.makeAsyncIterator()
             #expect(try await nextIterator.next().map { String(buffer: $0.value) } == "a3")

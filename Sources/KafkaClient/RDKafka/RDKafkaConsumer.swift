@@ -12,6 +12,15 @@ private let rdKafkaRebalanceCallback:
         core.rebalance(handle, code: code, partitions: partitions)
     }
 
+/// Results of commits (automatic and ``RDKafkaConsumerCore/commitInBackground(_:)``), served by
+/// the consumer's thread: failures are logged (a later commit covers the same offsets).
+private let rdKafkaOffsetCommitCallback:
+    @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = {
+        _, code, _, opaque in
+        guard code != RD_KAFKA_RESP_ERR_NO_ERROR, code != RD_KAFKA_RESP_ERR__NO_OFFSET, let sink = rdKafkaSink(opaque) else { return }
+        sink.logger.warning("Kafka consumer: a commit failed: \(KafkaError(code: code))")
+    }
+
 /// The state behind a ``KafkaConsumer``.
 ///
 /// `@unchecked Sendable`: `handle` is written once before the thread starts; it is destroyed by
@@ -56,6 +65,7 @@ final class RDKafkaConsumerCore: RDKafkaEventSink, @unchecked Sendable {
         try KafkaLibrary.requireSupportedVersion()
         let conf = try RDKafkaConfiguration.make(properties)
         rd_kafka_conf_set_rebalance_cb(conf, rdKafkaRebalanceCallback)
+        rd_kafka_conf_set_offset_commit_cb(conf, rdKafkaOffsetCommitCallback)
         let core = RDKafkaConsumerCore(
             logger: logger, statisticsMetrics: KafkaStatisticsMetrics(properties: properties, factory: metricsFactory), bufferCapacity: bufferCapacity,
             startAfter: startAfter)
@@ -143,6 +153,15 @@ final class RDKafkaConsumerCore: RDKafkaEventSink, @unchecked Sendable {
         if code != RD_KAFKA_RESP_ERR_NO_ERROR, code != RD_KAFKA_RESP_ERR__STATE {
             throw KafkaError(code: code)
         }
+    }
+
+    func commitInBackground(_ positions: [KafkaPartitionOffset]) throws(KafkaError) {
+        try enterCall()
+        defer { leaveCall() }
+        let list = rdKafkaPartitionList(positions.map { KafkaPartitionOffset(topic: $0.topic, partition: $0.partition, offset: $0.offset + 1) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let code = rd_kafka_commit(handle, list, 1)
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(code: code) }
     }
 
     func commit(_ positions: [KafkaPartitionOffset]) async throws {

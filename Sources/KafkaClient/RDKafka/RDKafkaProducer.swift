@@ -195,6 +195,19 @@ final class RDKafkaProducerCore: RDKafkaEventSink, @unchecked Sendable {
         }
     }
 
+    /// librdkafka's in-process mock cluster of this client (`test.mock.num.brokers`), for tests:
+    /// `body` gets it while the client is open.
+    func withMockCluster<R>(_ body: (RDKafkaMockCluster) -> R) -> R? {
+        guard lock.withLock({ () -> Bool in
+            if closing { return false }
+            activeCalls += 1
+            return true
+        }) else { return nil }
+        defer { lock.withLock { activeCalls -= 1; if activeCalls == 0 { lock.broadcast() } } }
+        guard let cluster = rd_kafka_handle_mock_cluster(handle) else { return nil }
+        return body(RDKafkaMockCluster(cluster: cluster))
+    }
+
     func metadata(timeout: Duration) async throws -> KafkaClusterMetadata {
         guard lock.withLock({ () -> Bool in
             if closing { return false }
