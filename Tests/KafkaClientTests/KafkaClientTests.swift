@@ -35,6 +35,15 @@ import Testing
         }
     }
 
+    @Test func errorsAreClassified() {
+        // librdkafka's codes: REBALANCE_IN_PROGRESS 27, _AUTHENTICATION -169, _ALL_BROKERS_DOWN -187.
+        #expect(KafkaError(.broker, code: 27, message: "").meansPartitionMoved)
+        #expect(!KafkaError(.broker, code: 29, message: "").meansPartitionMoved)
+        #expect(KafkaError(.connection, code: -169, message: "").isTerminal)
+        #expect(KafkaError(.connection, code: -187, message: "").isUnreachable)
+        #expect(!KafkaError(.connection, code: -187, message: "").isTerminal)
+    }
+
     @Test func consumerNeedsAGroup() {
         #expect(throws: KafkaError.self) { _ = try KafkaConsumer(properties: [:], subscription: .topics(["t"])) }
     }

@@ -38,6 +38,17 @@ extension KafkaError {
         }
     }
 
+    /// A commit refused because the partition is no longer this member's (a rebalance).
+    public var meansPartitionMoved: Bool {
+        switch rd_kafka_resp_err_t(rawValue: code) {
+        case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS, RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION, RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID,
+            RD_KAFKA_RESP_ERR__STATE, RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST, RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID:
+            true
+        default:
+            false
+        }
+    }
+
     /// Errors that mean "the brokers cannot be reached right now": terminal for a client that
     /// never reached one, transient for one that did (librdkafka reconnects).
     var isUnreachable: Bool {

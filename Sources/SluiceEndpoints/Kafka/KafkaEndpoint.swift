@@ -194,7 +194,8 @@ public final class KafkaConnector: EndpointConnector {
             switch request.qos {
             case .none: .never
             case .auto: .store
-            case .atMostOnce, .atLeastOnce: .synchronous
+            case .atMostOnce: .beforeDelivery
+            case .atLeastOnce: .afterDelivery
             }
         return MessageSubscription(KafkaMessages(lease: lease, commit: commit, cursor: cursor, base64: base64))
     }
@@ -247,8 +248,13 @@ struct KafkaMessages: AsyncSequence, Sendable {
         case never
         /// QoS auto: stored when acknowledged, committed every second.
         case store
-        /// At-most-once, at-least-once: committed when acknowledged.
-        case synchronous
+        /// At-most-once: committed when acknowledged, before the write; a failed commit fails the
+        /// stream, so the message is not delivered.
+        case beforeDelivery
+        /// At-least-once: committed when acknowledged, after the write. A partition that moved
+        /// to another member meanwhile (a rebalance) refuses the commit: that member delivers the
+        /// message again, which at-least-once allows, so the stream goes on.
+        case afterDelivery
     }
 
     let lease: KafkaConsumerLease
@@ -286,9 +292,19 @@ struct KafkaMessages: AsyncSequence, Sendable {
                 message.acknowledgement = MessageAcknowledgement {
                     do { try consumer.store(consumed: [position]) } catch { throw GatewayError(kafka: error) }
                 }
-            case .synchronous:
+            case .beforeDelivery:
                 message.acknowledgement = MessageAcknowledgement {
                     do { try await consumer.commit(consumed: [position]) } catch { throw GatewayError(kafka: error) }
+                }
+            case .afterDelivery:
+                message.acknowledgement = MessageAcknowledgement {
+                    do {
+                        try await consumer.commit(consumed: [position])
+                    } catch let error as KafkaError where error.meansPartitionMoved {
+                        return
+                    } catch {
+                        throw GatewayError(kafka: error)
+                    }
                 }
             }
             return message
