@@ -220,7 +220,8 @@ final class RDKafkaConsumerCore: RDKafkaEventSink, @unchecked Sendable {
     }
 
     func rebalance(_ handle: OpaquePointer, code: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
-        let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+        // NULL when the group is gone (never inside a rebalance, but never dereferenced blindly).
+        let cooperative = rd_kafka_rebalance_protocol(handle).map { String(cString: $0) } == "COOPERATIVE"
         var changed: [KafkaTopicPartition] = []
         if let partitions {
             for index in 0..<Int(partitions.pointee.cnt) {
