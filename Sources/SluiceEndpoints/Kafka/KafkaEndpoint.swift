@@ -65,6 +65,9 @@ public final class KafkaConnector: EndpointConnector {
         var producerProperties: [String: String]?
         var producer: KafkaProducer?
         var consumers: [ObjectIdentifier: KafkaConsumer] = [:]
+        /// Consumers of subscribers that left, still leaving their groups: ``close()`` waits for
+        /// them, so that the process never exits with librdkafka still at work.
+        var retiring: [ObjectIdentifier: Task<Void, Never>] = [:]
         var closed = false
     }
 
@@ -188,7 +191,11 @@ public final class KafkaConnector: EndpointConnector {
             throw GatewayError(.stopping, "The endpoint is closed")
         }
         let lease = KafkaConsumerLease(consumer: consumer) { [weak self] consumer in
-            self?.state.withLock { _ = $0.consumers.removeValue(forKey: ObjectIdentifier(consumer)) }
+            guard let self else {
+                Task { await consumer.close() }
+                return
+            }
+            self.retire(consumer)
         }
         let commit: KafkaMessages.Commit =
             switch request.qos {
@@ -200,29 +207,42 @@ public final class KafkaConnector: EndpointConnector {
         return MessageSubscription(KafkaMessages(lease: lease, commit: commit, cursor: cursor, base64: base64))
     }
 
-    /// Consumers of subscribers still open (for tests: none may leak).
-    var openConsumers: Int { state.withLock { $0.consumers.count } }
+    /// Consumers of subscribers still open or leaving their group (for tests: none may leak).
+    var openConsumers: Int { state.withLock { $0.consumers.count + $0.retiring.count } }
+
+    /// Closes the consumer of a subscriber that left, tracked until it has left its group.
+    private func retire(_ consumer: KafkaConsumer) {
+        let id = ObjectIdentifier(consumer)
+        state.withLock { state in
+            guard state.consumers.removeValue(forKey: id) != nil else { return }
+            state.retiring[id] = Task {
+                await consumer.close()
+                self.state.withLock { _ = $0.retiring.removeValue(forKey: id) }
+            }
+        }
+    }
 
     // MARK: Close
 
     public func close() async {
-        let (properties, consumers): ([String: String]?, [KafkaConsumer]) = state.withLock { state in
+        let (properties, consumers, retiring): ([String: String]?, [KafkaConsumer], [Task<Void, Never>]) = state.withLock { state in
             state.closed = true
             defer {
                 state.consumers = [:]
                 state.producer = nil
             }
-            return (state.producer != nil ? state.producerProperties : nil, Array(state.consumers.values))
+            return (state.producer != nil ? state.producerProperties : nil, Array(state.consumers.values), Array(state.retiring.values))
         }
         await withTaskGroup(of: Void.self) { group in
             for consumer in consumers { group.addTask { await consumer.close() } }
+            for task in retiring { group.addTask { await task.value } }
             if let properties { group.addTask { await KafkaProducerPool.shared.release(properties) } }
         }
     }
 }
 
-/// Closes a subscriber's consumer (it leaves its group) when the last copy of its subscription
-/// goes.
+/// Has a subscriber's consumer closed (it leaves its group) when the last copy of its
+/// subscription goes.
 final class KafkaConsumerLease: Sendable {
     let consumer: KafkaConsumer
     private let onClose: @Sendable (KafkaConsumer) -> Void
@@ -233,9 +253,7 @@ final class KafkaConsumerLease: Sendable {
     }
 
     deinit {
-        let consumer = self.consumer
         onClose(consumer)
-        Task { await consumer.close() }
     }
 }
 
