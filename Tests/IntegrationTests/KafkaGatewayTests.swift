@@ -290,6 +290,30 @@ import Testing
         }
     }
 
+    /// Debian's librdkafka 2.0.2 cannot talk to modern brokers: a gateway that loaded it refuses
+    /// Kafka APIs with a message naming the version, the file and the way out.
+    @Test func tooOldLibrdkafkaIsRefusedWithAClearMessage() async throws {
+        let debian = "/usr/lib/x86_64-linux-gnu/librdkafka.so.1"
+        try #require(FileManager.default.fileExists(atPath: debian), "librdkafka-dev is missing: run scripts/setup.sh")
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice").path
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "no sluice binary beside the tests at \(binary)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-old-librdkafka-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try kafkaDefinition(id: "k-old", servers: "127.0.0.1:19128", shared: "{producer: {enabled: true, topics: [t]}}")
+            .write(to: directory.appendingPathComponent("api.yaml"), atomically: true, encoding: .utf8)
+        let log = directory.appendingPathComponent("sluice.log").path
+        let pid = try TestProcesses.spawn(
+            [binary, "serve", "--config", directory.path, "--port", "19129"], output: log, environment: ["LD_LIBRARY_PATH": "/usr/lib/x86_64-linux-gnu"])
+        defer { TestProcesses.stop(pid, graceful: true) }
+        try await withTimeout(.seconds(20), "the refusal in the log") {
+            while !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("is too old") { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(text.contains("librdkafka 2.0.2 (loaded from \(debian)) is too old"), "\(text)")
+        #expect(text.contains("scripts/setup.sh") && text.contains("LD_LIBRARY_PATH"))
+    }
+
     @Test func clientsLeavingAndUndeployCloseTheirConsumers() async throws {
         try await Self.withBroker(port: 19127) { broker in
             let settings = EndpointSettings(
