@@ -529,28 +529,7 @@ func jsonString(_ text: String) -> String {
 /// A Kafka API on `/id`: POST (request headers become message headers), SSE (headers and
 /// metadata as comments), WebSocket and HTTP GET, in front of `servers`.
 func kafkaDefinition(id: String, servers: String, shared: String, sseQoS: String = "auto", getQoS: String = "auto") -> String {
-    """
-    id: \(id)
-    name: \(id)
-    definitionVersion: 4.0.0
-    type: message
-    listeners:
-      - type: http
-        paths: [{path: /\(id)}]
-        entrypoints:
-          - {type: http-post, qos: auto, configuration: {requestHeadersToMessage: true}}
-          - {type: sse, qos: \(sseQoS), configuration: {heartbeatIntervalInMs: 2000, headersAsComment: true, metadataAsComment: true}}
-          - {type: websocket, qos: auto}
-          - {type: http-get, qos: \(getQoS), configuration: {messagesLimitCount: 1, messagesLimitDurationMs: 8000, headersInPayload: true, metadataInPayload: true}}
-    endpointGroups:
-      - name: kafka
-        type: kafka
-        sharedConfiguration: \(shared)
-        endpoints:
-          - name: broker
-            type: kafka
-            inheritConfiguration: true
-            configuration: {bootstrapServers: "\(servers)"}
-    plans: [{name: open, security: {type: key-less}}]
-    """
+    // HTTP GET waits 8 s: a consumer's group join takes a few seconds.
+    messageAPIDefinition(
+        id: id, type: "kafka", configuration: "{bootstrapServers: \"\(servers)\"}", shared: shared, sseQoS: sseQoS, getQoS: getQoS, getDuration: 8000)
 }

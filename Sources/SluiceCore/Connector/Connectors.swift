@@ -8,6 +8,14 @@ public struct ConnectorModes: OptionSet, Sendable, Hashable {
 
     public static let publish = ConnectorModes(rawValue: 1)
     public static let subscribe = ConnectorModes(rawValue: 2)
+
+    /// The roles a broker endpoint's shared configuration enables (contract §2): `producer` →
+    /// publish, `consumer` → subscribe, each when its `enabled` is true.
+    public init(roles sharedConfiguration: JSONValue) {
+        self = []
+        if sharedConfiguration["producer"]?["enabled"]?.boolValue == true { insert(.publish) }
+        if sharedConfiguration["consumer"]?["enabled"]?.boolValue == true { insert(.subscribe) }
+    }
 }
 
 /// The acknowledgement capabilities an endpoint offers (contract §2), and an entrypoint needs.

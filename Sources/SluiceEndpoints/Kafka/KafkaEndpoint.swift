@@ -17,10 +17,7 @@ public struct KafkaEndpointFactory: EndpointConnectorFactory {
     public var capabilities: ConnectorCapabilities { [.autoAck, .manualAck, .recover] }
 
     public func modes(configuration: JSONValue, sharedConfiguration: JSONValue) -> ConnectorModes {
-        var modes: ConnectorModes = []
-        if sharedConfiguration["producer"]?["enabled"]?.boolValue == true { modes.insert(.publish) }
-        if sharedConfiguration["consumer"]?["enabled"]?.boolValue == true { modes.insert(.subscribe) }
-        return modes
+        ConnectorModes(roles: sharedConfiguration)
     }
 
     public func normalize(sharedConfiguration: JSONValue) -> JSONValue {

@@ -207,9 +207,13 @@ private final class SSEHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 }
 
-/// An MQTT 5 API on `/path`: POST, SSE (headers and metadata as comments), WebSocket and HTTP
-/// GET, in front of the broker at `port` with the given shared configuration (JSON).
-func mqttDefinition(id: String, port: Int, shared: String, sseQoS: String = "auto", getQoS: String = "auto") -> String {
+/// A message API on `/<id>` with every entrypoint the broker tests use: POST (request headers
+/// become message headers), SSE (headers and metadata as comments), WebSocket and HTTP GET (one
+/// message or `getDuration` ms, headers and metadata in the payload), in front of one endpoint of
+/// `type` with the given configuration and shared configuration (YAML flow).
+func messageAPIDefinition(
+    id: String, type: String, configuration: String, shared: String, sseQoS: String = "auto", getQoS: String = "auto", getDuration: Int
+) -> String {
     """
     id: \(id)
     name: \(id)
@@ -222,18 +226,25 @@ func mqttDefinition(id: String, port: Int, shared: String, sseQoS: String = "aut
           - {type: http-post, qos: auto, configuration: {requestHeadersToMessage: true}}
           - {type: sse, qos: \(sseQoS), configuration: {heartbeatIntervalInMs: 2000, headersAsComment: true, metadataAsComment: true}}
           - {type: websocket, qos: auto}
-          - {type: http-get, qos: \(getQoS), configuration: {messagesLimitCount: 1, messagesLimitDurationMs: 1500, headersInPayload: true, metadataInPayload: true}}
+          - {type: http-get, qos: \(getQoS), configuration: {messagesLimitCount: 1, messagesLimitDurationMs: \(getDuration), headersInPayload: true, metadataInPayload: true}}
     endpointGroups:
-      - name: mqtt
-        type: mqtt5
+      - name: \(type)
+        type: \(type)
         sharedConfiguration: \(shared)
         endpoints:
           - name: broker
-            type: mqtt5
+            type: \(type)
             inheritConfiguration: true
-            configuration: {serverHost: 127.0.0.1, serverPort: \(port)}
+            configuration: \(configuration)
     plans: [{name: open, security: {type: key-less}}]
     """
+}
+
+/// An MQTT 5 API in front of the broker at `port`.
+func mqttDefinition(id: String, port: Int, shared: String, sseQoS: String = "auto", getQoS: String = "auto") -> String {
+    messageAPIDefinition(
+        id: id, type: "mqtt5", configuration: "{serverHost: 127.0.0.1, serverPort: \(port)}", shared: shared, sseQoS: sseQoS, getQoS: getQoS,
+        getDuration: 1500)
 }
 
 /// A whole HTTP GET on its own connection (the test client serialises requests on one).

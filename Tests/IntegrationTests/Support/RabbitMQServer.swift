@@ -87,28 +87,7 @@ final class RabbitMQServer: Sendable {
 /// A RabbitMQ API on `/<id>`: POST (request headers to the message), SSE (headers and metadata as
 /// comments), WebSocket and HTTP GET, in front of the node with the given shared configuration.
 func rabbitDefinition(id: String, host: String = "127.0.0.1", port: Int = RabbitMQServer.port, virtualHost: String = "/", shared: String, sseQoS: String = "auto") -> String {
-    """
-    id: \(id)
-    name: \(id)
-    definitionVersion: 4.0.0
-    type: message
-    listeners:
-      - type: http
-        paths: [{path: /\(id)}]
-        entrypoints:
-          - {type: http-post, qos: auto, configuration: {requestHeadersToMessage: true}}
-          - {type: sse, qos: \(sseQoS), configuration: {heartbeatIntervalInMs: 2000, headersAsComment: true, metadataAsComment: true}}
-          - {type: websocket, qos: auto}
-          - {type: http-get, qos: auto, configuration: {messagesLimitCount: 1, messagesLimitDurationMs: 2000, headersInPayload: true, metadataInPayload: true}}
-    endpointGroups:
-      - name: rabbit
-        type: rabbitmq
-        sharedConfiguration: \(shared)
-        endpoints:
-          - name: node
-            type: rabbitmq
-            inheritConfiguration: true
-            configuration: {serverHost: \(host), serverPort: \(port), virtualHost: "\(virtualHost)"}
-    plans: [{name: open, security: {type: key-less}}]
-    """
+    messageAPIDefinition(
+        id: id, type: "rabbitmq", configuration: "{serverHost: \(host), serverPort: \(port), virtualHost: \"\(virtualHost)\"}", shared: shared, sseQoS: sseQoS,
+        getDuration: 2000)
 }
