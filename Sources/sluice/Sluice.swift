@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import SluiceCore
 import SluiceGateway
+import SluiceManagement
 import SystemPackage
 
 @main
@@ -41,6 +42,21 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .long, help: "Log format: text or json.")
     var logFormat: String?
 
+    @Option(name: .long, help: "Address of the management API (default 127.0.0.1).")
+    var managementHost: String?
+
+    @Option(name: .long, help: "Port of the management API (default 8083).")
+    var managementPort: Int?
+
+    @Option(name: .long, help: "SQLite file of the management API (default sluice.db).")
+    var managementDatabase: String?
+
+    @Flag(name: .long, help: "No authentication on the management API (loopback only).")
+    var managementOpen = false
+
+    @Flag(name: .long, help: "Do not start the management API.")
+    var noManagement = false
+
     /// Flags first, then SLUICE_* environment variables, then the settings file, then defaults.
     func resolve(configPath: String?) async throws -> GatewaySettings {
         var flags: [AbsoluteConfigKey: ConfigValue] = [:]
@@ -55,6 +71,11 @@ struct SettingsOptions: ParsableArguments {
         set("log.level", logLevel)
         set("log.format", logFormat)
         set("config.path", configPath)
+        set("management.host", managementHost)
+        set("management.port", managementPort.map(String.init))
+        set("management.database", managementDatabase)
+        if managementOpen { set("management.open", "true") }
+        if noManagement { set("management.enabled", "false") }
         var providers: [any ConfigProvider] = [
             InMemoryProvider(name: "flags", values: flags),
             EnvironmentVariablesProvider().prefixKeys(with: "sluice"),
@@ -97,8 +118,31 @@ struct Serve: AsyncParsableCommand {
             let watcher = DefinitionWatcher(path: path, registry: registry, interval: settings.watchInterval, logger: logger)
             await watcher.scan()
             services.append(watcher)
-        } else {
-            logger.warning("No --config given: no API is served")
+        } else if !settings.managementEnabled {
+            logger.warning("No --config given and no management API: no API is served")
+        }
+        // Definition files first: they win over the management API's deployments of the same id.
+        var management: (service: ManagementService, store: SQLiteManagementStore)?
+        if settings.managementEnabled {
+            let store = try await SQLiteManagementStore.open(path: settings.managementDatabase, logger: logger)
+            let started = try await ManagementService.start(
+                store: store, registry: registry, adminPassword: ProcessInfo.processInfo.environment["SLUICE_ADMIN_PASSWORD"], logger: logger)
+            if let password = started.generatedPassword {
+                // Shown once, on the terminal only (never logged): the store keeps only its hash.
+                FileHandle.standardError.write(
+                    Data(
+                        "\nManagement API: user admin, password \(password)\n(shown once; set SLUICE_ADMIN_PASSWORD to choose it)\n\n".utf8))
+            }
+            management = (started.service, store)
+            services.append(
+                ManagementServer.makeApplication(
+                    service: started.service, host: settings.managementHost, port: settings.managementPort, open: settings.managementOpen,
+                    logger: logger,
+                    onServerRunning: { channel in
+                        logger.info(
+                            "Management API is listening",
+                            metadata: ["address": "\(channel.localAddress?.description ?? "?")", "open": "\(settings.managementOpen)"])
+                    }))
         }
         let application = try GatewayServer.makeApplication(
             settings: settings, registry: registry, logger: logger,
@@ -118,6 +162,7 @@ struct Serve: AsyncParsableCommand {
             logger: logger)
         configuration.maximumGracefulShutdownDuration = settings.drainTimeout + .seconds(3)
         try await ServiceGroup(configuration: configuration).run()
+        await management?.store.close()
     }
 }
 

@@ -304,7 +304,7 @@ import Testing
             .write(to: directory.appendingPathComponent("api.yaml"), atomically: true, encoding: .utf8)
         let log = directory.appendingPathComponent("sluice.log").path
         let pid = try TestProcesses.spawn(
-            [binary, "serve", "--config", directory.path, "--port", "19129"], output: log, environment: ["LD_LIBRARY_PATH": "/usr/lib/x86_64-linux-gnu"])
+            [binary, "serve", "--config", directory.path, "--port", "19129", "--no-management"], output: log, environment: ["LD_LIBRARY_PATH": "/usr/lib/x86_64-linux-gnu"])
         defer { TestProcesses.stop(pid, graceful: true) }
         try await withTimeout(.seconds(20), "the refusal in the log") {
             while !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("is too old") { try await Task.sleep(for: .milliseconds(100)) }

@@ -86,7 +86,7 @@ func makeRegistry(_ definitions: String..., catalog: ConnectorCatalog = testCata
     logger.logLevel = .warning
     let registry = ApiRegistry(catalog: catalog, logger: logger, drainTimeout: .seconds(3))
     for definition in definitions {
-        try await registry.deploy(try deployable(definition, catalog: catalog))
+        try await registry.deploy(try deployable(definition, catalog: catalog), origin: .management)
     }
     return registry
 }

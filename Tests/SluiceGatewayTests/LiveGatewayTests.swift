@@ -129,7 +129,7 @@ import Testing
             }
             try await Task.sleep(for: .milliseconds(400))
             // A changed definition: a new revision replaces the running one.
-            try await registry.deploy(try deployable(mockDefinition(mockConfiguration: "{messageInterval: 50, messageContent: v2}")))
+            try await registry.deploy(try deployable(mockDefinition(mockConfiguration: "{messageInterval: 50, messageContent: v2}")), origin: .management)
             let body = try await sse.body.text
             #expect(body.hasSuffix("event: goaway\ndata: The API was redeployed or undeployed\n\n"))
             #expect(!Self.ids(body).isEmpty)

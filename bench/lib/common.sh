@@ -70,7 +70,7 @@ SLUICE_RESTARTS=0
 # sluice_start DEFINITIONS_DIR READY_URL: starts Sluice and waits until POST READY_URL answers 202.
 sluice_start() {
   local definitions=$1 ready_url=$2 i code
-  "$SLUICE_BIN" serve --config "$definitions" --host 127.0.0.1 --port "$SLUICE_PORT" --log-level warning \
+  "$SLUICE_BIN" serve --config "$definitions" --host 127.0.0.1 --port "$SLUICE_PORT" --no-management --log-level warning \
     >>"$OUT/sluice.log" 2>&1 &
   SLUICE_PID=$!
   SLUICE_READY_URL=$ready_url

@@ -141,7 +141,7 @@ public actor DefinitionWatcher: Service {
                     logger.warning("API definition warning", metadata: ["file": "\(file)", "api": "\(api.id)", "problem": "\(warning)"])
                 }
                 do {
-                    try await registry.deploy(api)
+                    try await registry.deploy(api, origin: .file(file))
                     owned.append(api.id)
                 } catch {
                     complete = false

@@ -45,10 +45,15 @@ public final class ApiRegistry: Sendable {
     }
 
     /// Deploys (or redeploys) an API: connects its endpoint, then swaps it in. An API whose
-    /// revision is already deployed is left alone. Throws with the problems if it cannot run.
+    /// revision is already deployed from the same origin is left alone. Throws with the problems
+    /// if it cannot run, or if `origin` may not replace the deployed version (files win, see
+    /// ``DeploymentOrigin``).
     @discardableResult
-    public func deploy(_ api: DeployableApi) async throws -> DeployedApi {
-        if let current = table.apis[api.id], current.api.revision == api.revision { return current }
+    public func deploy(_ api: DeployableApi, origin: DeploymentOrigin) async throws -> DeployedApi {
+        if let current = table.apis[api.id] {
+            if let refusal = Self.refusal(replacing: current, by: origin) { throw DeploymentError(apiId: api.id, problems: [refusal]) }
+            if current.api.revision == api.revision, current.origin == origin { return current }
+        }
         let conflicts = conflicts(for: api)
         guard conflicts.isEmpty else { throw DeploymentError(apiId: api.id, problems: conflicts) }
         let group = api.defaultEndpointGroup
@@ -62,7 +67,7 @@ public final class ApiRegistry: Sendable {
             await connector.close()
             throw error
         }
-        let deployed = DeployedApi(api: api, endpoint: connector, endpointFactory: factory)
+        let deployed = DeployedApi(api: api, endpoint: connector, endpointFactory: factory, origin: origin)
         let outcome = state.withLock { state -> (replaced: DeployedApi?, refused: [Problem]) in
             guard !state.stopping else { return (nil, [Problem(.root, "the gateway is stopping")]) }
             // Checked again under the lock: another deploy may have claimed the paths meanwhile.
@@ -70,6 +75,7 @@ public final class ApiRegistry: Sendable {
             let conflicts = RouteConflicts.problems(adding: api, to: others)
             guard conflicts.isEmpty else { return (nil, conflicts) }
             let replaced = state.table.apis[api.id]
+            if let replaced, let refusal = Self.refusal(replacing: replaced, by: origin) { return (nil, [refusal]) }
             var apis = state.table.apis
             apis[api.id] = deployed
             state.table = RoutingTable(apis: apis)
@@ -83,6 +89,11 @@ public final class ApiRegistry: Sendable {
             // Streams of the old version end now; closing its connections may take longer.
             replaced.stop.fire(.undeployed)
             retirements.yield(Retirement(api: replaced, reason: .undeployed))
+            if replaced.origin != origin {
+                logger.warning(
+                    "API deployed by the management API replaced by a definition file (files win)",
+                    metadata: ["api": "\(api.id)", "origin": "\(origin)"])
+            }
             logger.info("API redeployed", metadata: ["api": "\(api.id)", "revision": "\(api.revision)"])
         } else {
             logger.info(
@@ -92,15 +103,33 @@ public final class ApiRegistry: Sendable {
         return deployed
     }
 
+    /// Why `origin` may not replace or remove `current`, if it may not.
+    static func refusal(replacing current: DeployedApi, by origin: DeploymentOrigin) -> Problem? {
+        guard origin == .management, case .file(let path) = current.origin else { return nil }
+        return Problem(.root + "id", "API \(current.id) is declared in the definition file \(path), which wins over the management API: change it there")
+    }
+
     /// Stops serving an API: new requests get 404, open streams get `goaway`.
     public func undeploy(id: String) {
-        let removed = state.withLock { state -> DeployedApi? in
-            guard let removed = state.table.apis[id] else { return nil }
+        try? remove(id: id, by: nil)
+    }
+
+    /// Stops serving an API if `origin` may remove it (see ``DeploymentOrigin``); throws the
+    /// refusal otherwise. Nothing deployed under `id` is not an error.
+    public func undeploy(id: String, by origin: DeploymentOrigin) throws(DeploymentError) {
+        try remove(id: id, by: origin)
+    }
+
+    private func remove(id: String, by origin: DeploymentOrigin?) throws(DeploymentError) {
+        let (removed, refusal) = state.withLock { state -> (DeployedApi?, Problem?) in
+            guard let removed = state.table.apis[id] else { return (nil, nil) }
+            if let origin, let refusal = Self.refusal(replacing: removed, by: origin) { return (nil, refusal) }
             var apis = state.table.apis
             apis[id] = nil
             state.table = RoutingTable(apis: apis)
-            return removed
+            return (removed, nil)
         }
+        if let refusal { throw DeploymentError(apiId: id, problems: [refusal]) }
         if let removed {
             removed.stop.fire(.undeployed)
             retirements.yield(Retirement(api: removed, reason: .undeployed))

@@ -9,6 +9,21 @@ public enum GatewayCatalog {
     public static let standard = ConnectorCatalog(endpoints: EndpointTypes.all, entrypoints: EntrypointTypes.all)
 }
 
+/// Where a deployed API comes from. Definition files win: the management API cannot replace or
+/// remove an API that a `--config` file declares, while a file that declares an API the management
+/// API deployed replaces it.
+public enum DeploymentOrigin: Sendable, Hashable, CustomStringConvertible {
+    case file(String)
+    case management
+
+    public var description: String {
+        switch self {
+        case .file(let path): "file \(path)"
+        case .management: "the management API"
+        }
+    }
+}
+
 /// One version of an API as it runs: its validated definition, its started endpoint connector and
 /// the signal that ends its open streams when it is replaced or removed.
 public final class DeployedApi: Sendable {
@@ -19,6 +34,8 @@ public final class DeployedApi: Sendable {
     public let entrypoints: [String: EntrypointSettings]
     public let stop = StopSignal()
     public let deployedAt: ContinuousClock.Instant
+    /// Who deployed it: a definition file or the management API.
+    public let origin: DeploymentOrigin
     private let active = Mutex(ActiveStreams())
 
     private struct ActiveStreams {
@@ -26,8 +43,9 @@ public final class DeployedApi: Sendable {
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    init(api: DeployableApi, endpoint: any EndpointConnector, endpointFactory: any EndpointConnectorFactory) {
+    init(api: DeployableApi, endpoint: any EndpointConnector, endpointFactory: any EndpointConnectorFactory, origin: DeploymentOrigin) {
         self.api = api
+        self.origin = origin
         self.endpoint = endpoint
         self.endpointFactory = endpointFactory
         self.entrypoints = Dictionary(api.entrypoints.map { ($0.type, $0) }, uniquingKeysWith: { first, _ in first })

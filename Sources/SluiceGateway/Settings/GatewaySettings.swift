@@ -21,6 +21,14 @@ public struct GatewaySettings: Sendable, Equatable {
     public var drainTimeout: Duration = .seconds(10)
     public var logLevel: Logger.Level = .info
     public var logFormat: LogFormat = .text
+    /// The management API's own listener; `management.enabled=false` turns it off.
+    public var managementEnabled = true
+    public var managementHost = "127.0.0.1"
+    public var managementPort = 8083
+    /// The management store: an SQLite file.
+    public var managementDatabase = "sluice.db"
+    /// No authentication on the management API: allowed only on a loopback address.
+    public var managementOpen = false
 
     public enum LogFormat: String, Sendable, CaseIterable {
         case text
@@ -34,7 +42,7 @@ public struct GatewaySettings: Sendable, Equatable {
     public static let keys = [
         "http.host", "http.port", "http.maxBodySize", "http.tls.certificate", "http.tls.key", "websocket.maxFrameSize",
         "websocket.maxMessageSize", "config.path", "config.watchIntervalMs", "shutdown.drainTimeoutSeconds", "log.level",
-        "log.format",
+        "log.format", "management.enabled", "management.host", "management.port", "management.database", "management.open",
     ]
 
     /// Reads the settings from a configuration reader; every bad value is reported at once.
@@ -84,6 +92,25 @@ public struct GatewaySettings: Sendable, Equatable {
             } else {
                 problems.append("log.format: must be text or json")
             }
+        }
+        func boolean(_ key: String, _ current: Bool) -> Bool {
+            if let value = config.bool(forKey: ConfigKey(key)) { return value }
+            guard let raw = config.string(forKey: ConfigKey(key)) else { return current }
+            switch raw.lowercased() {
+            case "true", "1", "yes": return true
+            case "false", "0", "no": return false
+            default:
+                problems.append("\(key): must be true or false, not '\(raw)'")
+                return current
+            }
+        }
+        managementEnabled = boolean("management.enabled", managementEnabled)
+        managementHost = config.string(forKey: "management.host", default: managementHost)
+        managementPort = integer("management.port", managementPort, minimum: 0, maximum: 65_535)
+        managementDatabase = config.string(forKey: "management.database", default: managementDatabase)
+        managementOpen = boolean("management.open", managementOpen)
+        if managementEnabled, managementOpen, !["127.0.0.1", "::1", "localhost"].contains(managementHost) {
+            problems.append("management.open: an open (unauthenticated) management API listens on loopback only, not on \(managementHost)")
         }
         guard problems.isEmpty else { throw SettingsError(problems: problems) }
     }

@@ -25,7 +25,7 @@ func withGateway<R: Sendable>(
         let entries = try DefinitionSource.entries(fromText: definition, fileName: "test.yaml")
         for entry in entries {
             switch DefinitionValidator(catalog: GatewayCatalog.standard).validate(document: entry.document) {
-            case .valid(let api): try await registry.deploy(api)
+            case .valid(let api): try await registry.deploy(api, origin: .management)
             case .invalid(let problems): throw Failure("invalid test definition: \(problems)")
             }
         }
