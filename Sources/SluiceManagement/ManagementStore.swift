@@ -37,17 +37,24 @@ public struct StoredApi: Sendable, Hashable {
 }
 
 /// Where the management API keeps APIs and its own settings (the admin's password hash, the key
-/// that signs tokens). SQLite by default.
+/// that signs tokens). SQLite by default; PostgreSQL when several gateway nodes share their APIs.
+/// Writes are conditional on the revision read, so concurrent writers never lose an update.
 public protocol ManagementStore: Sendable {
     /// A page of APIs ordered by id, and how many there are in all.
     func list(offset: Int, limit: Int) async throws -> (apis: [StoredApi], total: Int)
     func api(id: String) async throws -> StoredApi?
-    /// Inserts or replaces the API with this id.
-    func save(_ api: StoredApi) async throws
+    /// Inserts a new API; false when one with its id exists.
+    func insert(_ api: StoredApi) async throws -> Bool
+    /// Replaces the API if its stored revision is still `expectedRevision`; false when another
+    /// writer (another gateway node) changed or deleted it meanwhile.
+    func replace(_ api: StoredApi, expectedRevision: Int) async throws -> Bool
     /// Whether there was such an API.
     func delete(id: String) async throws -> Bool
     func setting(_ name: String) async throws -> String?
     func setSetting(_ name: String, _ value: String) async throws
+    /// Stores `value` unless the setting exists, and answers what is stored: the first of several
+    /// nodes starting at once wins.
+    func settingIfMissing(_ name: String, _ value: String) async throws -> String
     func close() async
 }
 

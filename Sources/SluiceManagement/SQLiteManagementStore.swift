@@ -54,19 +54,33 @@ public final class SQLiteManagementStore: ManagementStore {
         try await connection.query("SELECT * FROM apis WHERE id = ?", [.text(id)]).first.map(Self.api(from:))
     }
 
-    public func save(_ api: StoredApi) async throws {
-        _ = try await connection.query(
+    public func insert(_ api: StoredApi) async throws -> Bool {
+        let rows = try await connection.query(
             """
-            INSERT OR REPLACE INTO apis (id, document, revision, created_at, updated_at, deployed_revision, deployed_document, deployed_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [
-                .text(api.id), .text(JSONWriter.string(api.document)), .integer(api.revision),
-                .float(api.createdAt.timeIntervalSince1970), .float(api.updatedAt.timeIntervalSince1970),
-                api.deployment.map { .integer($0.revision) } ?? .null,
-                api.deployment.map { .text(JSONWriter.string($0.document)) } ?? .null,
-                api.deployment.map { .float($0.at.timeIntervalSince1970) } ?? .null,
-            ])
+            INSERT INTO apis (id, document, revision, created_at, updated_at, deployed_revision, deployed_document, deployed_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id
+            """, Self.values(api))
+        return !rows.isEmpty
+    }
+
+    public func replace(_ api: StoredApi, expectedRevision: Int) async throws -> Bool {
+        let values = Self.values(api)
+        let rows = try await connection.query(
+            """
+            UPDATE apis SET document = ?, revision = ?, created_at = ?, updated_at = ?, deployed_revision = ?, deployed_document = ?,
+            deployed_at = ? WHERE id = ? AND revision = ? RETURNING id
+            """, Array(values.dropFirst()) + [values[0], .integer(expectedRevision)])
+        return !rows.isEmpty
+    }
+
+    private static func values(_ api: StoredApi) -> [SQLiteData] {
+        [
+            .text(api.id), .text(JSONWriter.string(api.document)), .integer(api.revision),
+            .float(api.createdAt.timeIntervalSince1970), .float(api.updatedAt.timeIntervalSince1970),
+            api.deployment.map { .integer($0.revision) } ?? .null,
+            api.deployment.map { .text(JSONWriter.string($0.document)) } ?? .null,
+            api.deployment.map { .float($0.at.timeIntervalSince1970) } ?? .null,
+        ]
     }
 
     public func delete(id: String) async throws -> Bool {
@@ -81,6 +95,11 @@ public final class SQLiteManagementStore: ManagementStore {
 
     public func setSetting(_ name: String, _ value: String) async throws {
         _ = try await connection.query("INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)", [.text(name), .text(value)])
+    }
+
+    public func settingIfMissing(_ name: String, _ value: String) async throws -> String {
+        _ = try await connection.query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", [.text(name), .text(value)])
+        return try await setting(name) ?? value
     }
 
     public func close() async {

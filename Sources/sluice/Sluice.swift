@@ -122,9 +122,13 @@ struct Serve: AsyncParsableCommand {
             logger.warning("No --config given and no management API: no API is served")
         }
         // Definition files first: they win over the management API's deployments of the same id.
-        var management: (service: ManagementService, store: SQLiteManagementStore)?
+        var management: (service: ManagementService, store: any ManagementStore)?
         if settings.managementEnabled {
-            let store = try await SQLiteManagementStore.open(path: settings.managementDatabase, logger: logger)
+            let shared = PostgresManagementStore.Location.isPostgres(settings.managementDatabase)
+            let store: any ManagementStore =
+                shared
+                ? try await PostgresManagementStore.open(try PostgresManagementStore.Location(url: settings.managementDatabase), logger: logger)
+                : try await SQLiteManagementStore.open(path: settings.managementDatabase, logger: logger)
             let started = try await ManagementService.start(
                 store: store, registry: registry, adminPassword: ProcessInfo.processInfo.environment["SLUICE_ADMIN_PASSWORD"], logger: logger)
             if let password = started.generatedPassword {
@@ -134,6 +138,7 @@ struct Serve: AsyncParsableCommand {
                         "\nManagement API: user admin, password \(password)\n(shown once; set SLUICE_ADMIN_PASSWORD to choose it)\n\n".utf8))
             }
             management = (started.service, store)
+            if shared { services.append(ManagementSynchroniser(service: started.service, interval: settings.managementSyncInterval)) }
             services.append(
                 ManagementServer.makeApplication(
                     service: started.service, host: settings.managementHost, port: settings.managementPort, open: settings.managementOpen,

@@ -440,7 +440,7 @@ import Testing
 
     @Test func theOpenAPIDocumentDescribesExactlyTheRoutes() async throws {
         try await Fixture.with { fixture in
-            let router = ManagementRoutes.makeRouter(service: fixture.service)
+            let router = ManagementRoutes.makeRouter(service: fixture.service, options: .init(consoleFolder: nil))
             let routes = Set(router.routes.map { "\($0.method.rawValue.lowercased()) \($0.path.description)" })
             let document = ManagementOpenAPI.document
             var documented: Set<String> = []

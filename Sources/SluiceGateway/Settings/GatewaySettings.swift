@@ -25,8 +25,10 @@ public struct GatewaySettings: Sendable, Equatable {
     public var managementEnabled = true
     public var managementHost = "127.0.0.1"
     public var managementPort = 8083
-    /// The management store: an SQLite file.
+    /// The management store: an SQLite file, or a `postgres://` URL shared by several nodes.
     public var managementDatabase = "sluice.db"
+    /// How often a node applies the deployments of a shared (PostgreSQL) store.
+    public var managementSyncInterval: Duration = .seconds(2)
     /// No authentication on the management API: allowed only on a loopback address.
     public var managementOpen = false
 
@@ -43,6 +45,7 @@ public struct GatewaySettings: Sendable, Equatable {
         "http.host", "http.port", "http.maxBodySize", "http.tls.certificate", "http.tls.key", "websocket.maxFrameSize",
         "websocket.maxMessageSize", "config.path", "config.watchIntervalMs", "shutdown.drainTimeoutSeconds", "log.level",
         "log.format", "management.enabled", "management.host", "management.port", "management.database", "management.open",
+        "management.syncIntervalMs",
     ]
 
     /// Reads the settings from a configuration reader; every bad value is reported at once.
@@ -109,6 +112,7 @@ public struct GatewaySettings: Sendable, Equatable {
         managementPort = integer("management.port", managementPort, minimum: 0, maximum: 65_535)
         managementDatabase = config.string(forKey: "management.database", default: managementDatabase)
         managementOpen = boolean("management.open", managementOpen)
+        managementSyncInterval = .milliseconds(integer("management.syncIntervalMs", 2000, minimum: 100, maximum: 60_000))
         if managementEnabled, managementOpen, !["127.0.0.1", "::1", "localhost"].contains(managementHost) {
             problems.append("management.open: an open (unauthenticated) management API listens on loopback only, not on \(managementHost)")
         }
