@@ -120,3 +120,24 @@ import Testing
             ])
     }
 }
+
+extension DefinitionSecretsTests {
+    /// An endpoint's `sharedConfigurationOverride` has the group's shared schema: its secrets are
+    /// masked and restored too; a renamed group or endpoint keeps its secrets by place.
+    @Test func overridesAndRenamedPartsKeepTheirSecrets() throws {
+        var text = JSONWriter.string(Self.kafka)
+        text = text.replacingOccurrences(
+            of: #""configuration":{"bootstrapServers":"127.0.0.1:9092"}"#,
+            with: #""configuration":{"bootstrapServers":"127.0.0.1:9092"},"sharedConfigurationOverride":{"security":{"ssl":{"keyStore":{"type":"PEM","key":"PRIVATE-KEY"}}}}"#)
+        let stored = try JSONParser.parse(text)
+        let masked = catalog.maskingSecrets(in: stored)
+        #expect(!JSONWriter.string(masked).contains("PRIVATE-KEY"))
+        let renamed = try JSONParser.parse(
+            JSONWriter.string(masked).replacingOccurrences(of: #""name":"kafka""#, with: #""name":"kafka-2""#)
+                .replacingOccurrences(of: #""name":"broker""#, with: #""name":"broker-2""#))
+        let (restored, problems) = catalog.restoringSecrets(in: renamed, from: stored)
+        #expect(problems.isEmpty)
+        #expect(JSONWriter.string(restored).contains("PRIVATE-KEY"))
+        #expect(JSONWriter.string(restored).contains("s3cret"))
+    }
+}

@@ -10,7 +10,8 @@ extension ConnectorCatalog {
 
     /// `document` with every secret still equal to the mask replaced by the stored definition's
     /// secret at the same place (entrypoints matched by type, endpoint groups and endpoints by
-    /// name). A mask with nothing stored behind it is a problem: the secret itself must be sent.
+    /// name, or by place when renamed). A mask with nothing stored behind it is a problem: the
+    /// secret itself must be sent.
     public func restoringSecrets(in document: JSONValue, from stored: JSONValue?) -> (document: JSONValue, problems: [Problem]) {
         var unresolved: [DocumentPath] = []
         let restored = transformConfigurations(in: document, stored: stored) { schema, value, storedValue, path in
@@ -49,7 +50,8 @@ extension ConnectorCatalog {
                 groups.enumerated().map { groupIndex, group in
                     guard var groupObject = group.objectValue, let groupType = group["type"]?.stringValue else { return group }
                     let groupPath = DocumentPath.root + "endpointGroups" + groupIndex
-                    let storedGroup = storedGroups.first { $0["name"] == group["name"] }
+                    // Matched by name; a renamed group by its place.
+                    let storedGroup = Self.counterpart(of: group, at: groupIndex, in: storedGroups)
                     if let factory = endpoints[groupType], let shared = groupObject["sharedConfiguration"] {
                         groupObject["sharedConfiguration"] = transform(
                             factory.sharedConfigurationSchema, shared, storedGroup?["sharedConfiguration"], groupPath + "sharedConfiguration")
@@ -58,13 +60,20 @@ extension ConnectorCatalog {
                         let storedMembers = storedGroup?["endpoints"]?.arrayValue ?? []
                         groupObject["endpoints"] = .array(
                             members.enumerated().map { index, endpoint in
-                                guard var object = endpoint.objectValue, let configuration = object["configuration"],
-                                    let factory = endpoints[endpoint["type"]?.stringValue ?? groupType]
+                                guard var object = endpoint.objectValue, let factory = endpoints[endpoint["type"]?.stringValue ?? groupType]
                                 else { return endpoint }
-                                let storedEndpoint = storedMembers.first { $0["name"] == endpoint["name"] }
-                                object["configuration"] = transform(
-                                    factory.configurationSchema, configuration, storedEndpoint?["configuration"],
-                                    groupPath + "endpoints" + index + "configuration")
+                                let storedEndpoint = Self.counterpart(of: endpoint, at: index, in: storedMembers)
+                                let endpointPath = groupPath + "endpoints" + index
+                                if let configuration = object["configuration"] {
+                                    object["configuration"] = transform(
+                                        factory.configurationSchema, configuration, storedEndpoint?["configuration"], endpointPath + "configuration")
+                                }
+                                // An endpoint's override of the group's shared configuration has the shared schema.
+                                if let override = object["sharedConfigurationOverride"] {
+                                    object["sharedConfigurationOverride"] = transform(
+                                        factory.sharedConfigurationSchema, override, storedEndpoint?["sharedConfigurationOverride"],
+                                        endpointPath + "sharedConfigurationOverride")
+                                }
                                 return .object(object)
                             })
                     }
@@ -72,6 +81,12 @@ extension ConnectorCatalog {
                 })
         }
         return .object(root)
+    }
+
+    /// The stored element with the same name, or else the one at the same place (a renamed one).
+    private static func counterpart(of element: JSONValue, at index: Int, in stored: [JSONValue]) -> JSONValue? {
+        if let named = stored.first(where: { $0["name"] == element["name"] }) { return named }
+        return index < stored.count ? stored[index] : nil
     }
 
     private func entrypointSchema(_ type: String) -> JSONSchema? { entrypoints[type]?.configurationSchema }
