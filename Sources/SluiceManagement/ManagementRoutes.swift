@@ -33,6 +33,7 @@ public enum ManagementRoutes {
 
     public static func makeRouter(service: ManagementService, options: Options = Options()) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ManagementHeadersMiddleware())
         router.add(middleware: ManagementErrorMiddleware())
         router.add(middleware: ManagementAuthMiddleware(service: service, open: options.open))
         if let folder = options.consoleFolder {
@@ -432,6 +433,25 @@ public enum ManagementRoutes {
 
     static func timestamp(_ date: Date) -> String {
         date.formatted(.iso8601)
+    }
+}
+
+/// Headers on every answer of the management listener: the console may load only its own files
+/// and may not be framed; API answers are never cached (they describe credentials' masks and
+/// deployments that change).
+struct ManagementHeadersMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    static let contentSecurityPolicy =
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        if request.uri.path.hasPrefix("/management/") { response.headers[.cacheControl] = "no-store" }
+        return response
     }
 }
 

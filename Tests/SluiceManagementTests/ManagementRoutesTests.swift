@@ -130,6 +130,10 @@ import Testing
                 #expect(allowed.status == .ok)
                 // The OpenAPI document is public.
                 #expect(try await client.execute(uri: "/management/openapi.json", method: .get).status == .ok)
+                // Every answer forbids framing and foreign content, API answers are not cached.
+                #expect(anonymous.headers[.contentSecurityPolicy]?.contains("frame-ancestors 'none'") == true)
+                #expect(allowed.headers[.xContentTypeOptions] == "nosniff")
+                #expect(allowed.headers[.cacheControl] == "no-store")
             }
         }
     }
@@ -300,6 +304,17 @@ import Testing
                     body: ByteBuffer(string: #"{"name": "spare", "type": "mock", "endpoints": [{"name": "m", "type": "mock"}]}"#))
                 #expect(group.status == .created)
                 #expect(try Self.body(try await client.execute(uri: base, method: .get, headers: auth)).arrayValue?.count == 2)
+                let replaced = try await client.execute(
+                    uri: base + "/spare", method: .put, headers: auth,
+                    body: ByteBuffer(string: #"{"type": "mock", "endpoints": [{"name": "m2", "type": "mock", "configuration": {"messageInterval": 700}}]}"#))
+                #expect(replaced.status == .ok)
+                #expect(try Self.body(replaced)["name"] == "spare")
+                let replacedEndpoint = try await client.execute(uri: base + "/spare/endpoints/m2", method: .get, headers: auth)
+                #expect(replacedEndpoint.status == .ok)
+                #expect(try Self.body(replacedEndpoint)["configuration"]?["messageInterval"] == 700)
+                let badGroup = try await client.execute(
+                    uri: base + "/spare", method: .put, headers: auth, body: ByteBuffer(string: #"{"type": "nosuch", "endpoints": []}"#))
+                #expect(badGroup.status == .unprocessableContent)
                 #expect(try await client.execute(uri: base + "/spare", method: .delete, headers: auth).status == .noContent)
                 #expect(try await client.execute(uri: base + "/mock-group/endpoints/second", method: .delete, headers: auth).status == .noContent)
                 #expect(try await client.execute(uri: base + "/mock-group/endpoints/second", method: .get, headers: auth).status == .notFound)
