@@ -31,6 +31,9 @@ public final class JSONSchema: Sendable {
     public let otherwise: JSONSchema?
     /// A secret: never shown back (management reads mask it), drawn as a password field.
     public let writeOnly: Bool
+    /// What a string holds when it is a document of its own (`application/x-pem-file`): drawn as
+    /// a multi-line field that keeps its line breaks.
+    public let contentMediaType: String?
     /// Integers written as numeric strings (`"1883"`) are accepted and normalised.
     public let acceptsNumericString: Bool
 
@@ -54,6 +57,7 @@ public final class JSONSchema: Sendable {
         then: JSONSchema? = nil,
         otherwise: JSONSchema? = nil,
         writeOnly: Bool = false,
+        contentMediaType: String? = nil,
         acceptsNumericString: Bool = false
     ) {
         self.kind = kind
@@ -75,6 +79,7 @@ public final class JSONSchema: Sendable {
         self.then = then
         self.otherwise = otherwise
         self.writeOnly = writeOnly
+        self.contentMediaType = contentMediaType
         self.acceptsNumericString = acceptsNumericString
     }
 
@@ -101,11 +106,11 @@ extension JSONSchema {
 
     public static func string(
         title: String? = nil, description: String? = nil, default defaultValue: String? = nil,
-        enum values: [String]? = nil, minLength: Int? = nil, maxLength: Int? = nil, secret: Bool = false
+        enum values: [String]? = nil, minLength: Int? = nil, maxLength: Int? = nil, secret: Bool = false, contentMediaType: String? = nil
     ) -> JSONSchema {
         JSONSchema(
             kind: .string, title: title, description: description, defaultValue: defaultValue.map(JSONValue.string),
-            enumValues: values, minLength: minLength, maxLength: maxLength, writeOnly: secret)
+            enumValues: values, minLength: minLength, maxLength: maxLength, writeOnly: secret, contentMediaType: contentMediaType)
     }
 
     public static func integer(

@@ -189,6 +189,7 @@ extension JSONSchema {
         if let then { object["then"] = then.json }
         if let otherwise { object["else"] = otherwise.json }
         if writeOnly { object["writeOnly"] = true }
+        if let contentMediaType { object["contentMediaType"] = .string(contentMediaType) }
         if acceptsNumericString { object["x-accepts-numeric-string"] = true }
         return .object(object)
     }

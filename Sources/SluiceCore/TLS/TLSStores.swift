@@ -167,7 +167,7 @@ public struct TLSStores: Sendable, Hashable {
                     [
                         ("type", .string(title: "Type", enum: StoreType.allCases.map(\.rawValue))),
                         ("path", .string(title: "Path to the trust store file")),
-                        ("content", .string(title: "Content (PEM text, or base64 for JKS and PKCS12)")),
+                        ("content", .string(title: "Content (PEM text, or base64 for JKS and PKCS12)", contentMediaType: "application/x-pem-file")),
                         ("password", .string(title: "Password", secret: true)),
                     ])
             ),
@@ -178,12 +178,12 @@ public struct TLSStores: Sendable, Hashable {
                     [
                         ("type", .string(title: "Type", enum: StoreType.allCases.map(\.rawValue))),
                         ("path", .string(title: "Path to the key store file (JKS, PKCS12)")),
-                        ("content", .string(title: "Content (base64 for JKS and PKCS12)")),
+                        ("content", .string(title: "Content (base64 for JKS and PKCS12)", contentMediaType: "application/octet-stream")),
                         ("password", .string(title: "Password", secret: true)),
                         ("certPath", .string(title: "Path to the PEM certificate chain")),
-                        ("certContent", .string(title: "PEM certificate chain")),
+                        ("certContent", .string(title: "PEM certificate chain", contentMediaType: "application/x-pem-file")),
                         ("keyPath", .string(title: "Path to the PEM private key")),
-                        ("keyContent", .string(title: "PEM private key", secret: true)),
+                        ("keyContent", .string(title: "PEM private key", secret: true, contentMediaType: "application/x-pem-file")),
                         ("keyPassword", .string(title: "Private key password", secret: true)),
                     ])
             ),
@@ -201,7 +201,7 @@ public struct TLSStores: Sendable, Hashable {
                     [
                         ("type", .string(title: "Type", enum: StoreType.allCases.map(\.rawValue))),
                         ("location", .string(title: "Path to the trust store file")),
-                        ("certificates", .string(title: "Certificates (PEM text, or base64 for JKS and PKCS12)")),
+                        ("certificates", .string(title: "Certificates (PEM text, or base64 for JKS and PKCS12)", contentMediaType: "application/x-pem-file")),
                         ("password", .string(title: "Password (JKS, PKCS12)", secret: true)),
                     ])
             ),
@@ -217,15 +217,16 @@ public struct TLSStores: Sendable, Hashable {
                                 title: "Path to the key store file",
                                 description: "JKS or PKCS12; for PEM, a file holding the private key and its certificate chain.")
                         ),
-                        ("certificateChain", .string(title: "PEM certificate chain")),
-                        ("key", .string(title: "PEM private key", secret: true)),
+                        ("certificateChain", .string(title: "PEM certificate chain", contentMediaType: "application/x-pem-file")),
+                        ("key", .string(title: "PEM private key", secret: true, contentMediaType: "application/x-pem-file")),
                         ("keyPassword", .string(title: "Private key password", secret: true)),
                         ("password", .string(title: "Password (JKS, PKCS12)", secret: true)),
                         (
                             "content",
                             .string(
                                 title: "Content (base64, JKS and PKCS12)",
-                                description: "The key store inline instead of a location (a Sluice extension).", secret: true)
+                                description: "The key store inline instead of a location (a Sluice extension).", secret: true,
+                                contentMediaType: "application/octet-stream")
                         ),
                     ])
             ),
