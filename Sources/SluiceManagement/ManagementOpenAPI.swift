@@ -19,7 +19,7 @@ enum ManagementOpenAPI {
     static let operations: [Operation] = [
         Operation(
             method: "post", path: "/management/token", summary: "Sign in: a bearer token for the admin", body: "Credentials",
-            success: ("200", "Token"), failures: ["400", "401"], anonymous: true),
+            success: ("200", "Token"), failures: ["400", "401", "429"], anonymous: true),
         Operation(
             method: "get", path: "/management/openapi.json", summary: "This document", body: nil, success: ("200", nil), failures: [],
             anonymous: true),

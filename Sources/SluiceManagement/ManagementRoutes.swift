@@ -105,13 +105,7 @@ public enum ManagementRoutes {
             return response
         }
         router.post("/management/import") { request, _ in
-            let text = try await readText(request, limit: limit)
-            let documents: [JSONValue]
-            do {
-                documents = try DocumentReader.read(text, syntax: syntax(of: request, text: text))
-            } catch {
-                throw ManagementFailure(400, "\(error)")
-            }
+            let documents = try await readDocuments(request, limit: limit)
             var results: [JSONValue] = []
             for (index, document) in documents.enumerated() {
                 do {
@@ -399,15 +393,19 @@ public enum ManagementRoutes {
         return DocumentReader.syntax(forFileName: "", content: text)
     }
 
-    /// One document (a definition, a group, an endpoint), JSON or YAML.
-    static func readDocument(_ request: Request, limit: Int) async throws -> JSONValue {
+    /// Every document of the body (a definition file may hold several YAML documents).
+    static func readDocuments(_ request: Request, limit: Int) async throws -> [JSONValue] {
         let text = try await readText(request, limit: limit)
-        let documents: [JSONValue]
         do {
-            documents = try DocumentReader.read(text, syntax: syntax(of: request, text: text))
+            return try DocumentReader.read(text, syntax: syntax(of: request, text: text))
         } catch {
             throw ManagementFailure(400, "\(error)")
         }
+    }
+
+    /// One document (a definition, a group, an endpoint), JSON or YAML.
+    static func readDocument(_ request: Request, limit: Int) async throws -> JSONValue {
+        let documents = try await readDocuments(request, limit: limit)
         guard documents.count == 1, let document = documents.first, document.objectValue != nil else {
             throw ManagementFailure(400, "the body must be one JSON or YAML object")
         }

@@ -41,7 +41,23 @@ public actor ManagementService {
     static let signingKeySetting = "tokens.signing-key"
     static let adminHashSetting = "admin.password-hash"
 
-    init(store: any ManagementStore, registry: ApiRegistry, tokens: BearerTokens, adminUser: String, logger: Logger) {
+    /// Failed sign-ins allowed within a window; past that every sign-in is refused with `429`
+    /// until the window has passed (a brute-force attempt then costs the attacker the window).
+    public struct SignInLimit: Sendable {
+        public var failures: Int
+        public var window: Duration
+
+        public init(failures: Int = 10, window: Duration = .seconds(60)) {
+            self.failures = failures
+            self.window = window
+        }
+    }
+
+    let signInLimit: SignInLimit
+    private var failedSignIns: [ContinuousClock.Instant] = []
+
+    init(store: any ManagementStore, registry: ApiRegistry, tokens: BearerTokens, adminUser: String, signInLimit: SignInLimit, logger: Logger) {
+        self.signInLimit = signInLimit
         self.store = store
         self.registry = registry
         self.validator = DefinitionValidator(catalog: registry.catalog)
@@ -55,7 +71,7 @@ public actor ManagementService {
     /// be shown once), then deploys every API the store says is deployed.
     public static func start(
         store: any ManagementStore, registry: ApiRegistry, adminPassword: String?, logger: Logger,
-        passwordRounds: Int = PasswordHash.defaultRounds
+        passwordRounds: Int = PasswordHash.defaultRounds, signInLimit: SignInLimit = SignInLimit()
     ) async throws -> (service: ManagementService, generatedPassword: String?) {
         guard let key = Data(base64Encoded: try await store.settingIfMissing(signingKeySetting, BearerTokens.makeKey().base64EncodedString())),
             key.count >= 32
@@ -73,16 +89,28 @@ public actor ManagementService {
             // Shown only by the node whose password was kept.
             if try await store.settingIfMissing(adminHashSetting, hash) == hash { generated = password }
         }
-        let service = ManagementService(store: store, registry: registry, tokens: BearerTokens(key: key), adminUser: "admin", logger: logger)
+        let service = ManagementService(
+            store: store, registry: registry, tokens: BearerTokens(key: key), adminUser: "admin", signInLimit: signInLimit, logger: logger)
         await service.synchronise()
         return (service, generated)
     }
 
     // MARK: Authentication
 
-    /// A bearer token for the admin, or nil for wrong credentials.
+    /// A bearer token for the admin, or nil for wrong credentials. Throws `429` after too many
+    /// failures (``SignInLimit``), whatever the credentials.
     public func login(user: String, password: String) async throws -> String? {
+        let now = ContinuousClock.now
+        failedSignIns.removeAll { now - $0 >= signInLimit.window }
+        if failedSignIns.count >= signInLimit.failures, let oldest = failedSignIns.first {
+            let wait = Int(((signInLimit.window - (now - oldest)) / .seconds(1)).rounded(.up))
+            throw ManagementFailure(429, "too many failed sign-ins: try again in \(max(1, wait)) s")
+        }
         guard user == adminUser, let hash = try await store.setting(Self.adminHashSetting), PasswordHash.verify(password, against: hash) else {
+            failedSignIns.append(now)
+            if failedSignIns.count == signInLimit.failures {
+                logger.warning("management: sign-ins refused for a while after repeated failures", metadata: ["failures": "\(failedSignIns.count)"])
+            }
             return nil
         }
         return tokens.issue(subject: user)

@@ -67,21 +67,27 @@ import Testing
         let databasePath: String
         let application: Application<RouterResponder<BasicRequestContext>>
 
-        static func make(databasePath: String? = nil, open: Bool = false) async throws -> Fixture {
+        static func make(
+            databasePath: String? = nil, open: Bool = false, signInLimit: ManagementService.SignInLimit = .init()
+        ) async throws -> Fixture {
             let path = databasePath ?? FileManager.default.temporaryDirectory.appendingPathComponent("sluice-mgmt-\(UUID().uuidString).db").path
             let logger = Logger(label: "test")
             let registry = ApiRegistry(catalog: GatewayCatalog.standard, logger: logger, drainTimeout: .milliseconds(200))
             let store = try await SQLiteManagementStore.open(path: path, logger: logger)
             let (service, generated) = try await ManagementService.start(
-                store: store, registry: registry, adminPassword: ManagementRoutesTests.password, logger: logger, passwordRounds: 1000)
+                store: store, registry: registry, adminPassword: ManagementRoutesTests.password, logger: logger, passwordRounds: 1000,
+                signInLimit: signInLimit)
             #expect(generated == nil)
             let router = ManagementRoutes.makeRouter(service: service, options: .init(open: open, maxBodySize: 64 * 1024))
             return Fixture(service: service, registry: registry, store: store, databasePath: path, application: Application(router: router))
         }
 
         /// Runs `body` on a fresh fixture and closes it whatever happens.
-        static func with(databasePath: String? = nil, open: Bool = false, _ body: (Fixture) async throws -> Void) async throws {
-            let fixture = try await make(databasePath: databasePath, open: open)
+        static func with(
+            databasePath: String? = nil, open: Bool = false, signInLimit: ManagementService.SignInLimit = .init(),
+            _ body: (Fixture) async throws -> Void
+        ) async throws {
+            let fixture = try await make(databasePath: databasePath, open: open, signInLimit: signInLimit)
             do {
                 try await body(fixture)
             } catch {
@@ -306,7 +312,8 @@ import Testing
                 #expect(try Self.body(try await client.execute(uri: base, method: .get, headers: auth)).arrayValue?.count == 2)
                 let replaced = try await client.execute(
                     uri: base + "/spare", method: .put, headers: auth,
-                    body: ByteBuffer(string: #"{"type": "mock", "endpoints": [{"name": "m2", "type": "mock", "configuration": {"messageInterval": 700}}]}"#))
+                    body: ByteBuffer(
+                        string: #"{"type": "mock", "endpoints": [{"name": "m2", "type": "mock", "configuration": {"messageInterval": 700}}]}"#))
                 #expect(replaced.status == .ok)
                 #expect(try Self.body(replaced)["name"] == "spare")
                 let replacedEndpoint = try await client.execute(uri: base + "/spare/endpoints/m2", method: .get, headers: auth)
@@ -464,6 +471,25 @@ import Testing
             }
             #expect(routes == documented)
             #expect(document["openapi"] == "3.1.0")
+        }
+    }
+
+    @Test func repeatedFailedSignInsAreRefusedForAWhile() async throws {
+        try await Fixture.with(signInLimit: .init(failures: 3, window: .seconds(1))) { fixture in
+            try await fixture.application.test(.router) { client in
+                func signIn(_ password: String) async throws -> TestResponse {
+                    try await client.execute(
+                        uri: "/management/token", method: .post, headers: [.contentType: "application/json"],
+                        body: ByteBuffer(string: #"{"username":"admin","password":"\#(password)"}"#))
+                }
+                for _ in 1...3 { #expect(try await signIn("guess").status == .unauthorized) }
+                // Even the right password is refused until the window has passed.
+                let refused = try await signIn(Self.password)
+                #expect(refused.status == .tooManyRequests)
+                #expect(try Self.body(refused)["message"]?.stringValue?.hasPrefix("too many failed sign-ins") == true)
+                try await Task.sleep(for: .milliseconds(1100))
+                #expect(try await signIn(Self.password).status == .ok)
+            }
         }
     }
 }
