@@ -112,7 +112,7 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "sluice")
-        let registry = ApiRegistry(catalog: GatewayCatalog.standard, logger: logger, drainTimeout: settings.drainTimeout)
+        let registry = ApiRegistry(catalog: GatewayCatalog.standard, logger: logger, drainTimeout: settings.drainTimeout, fanOut: settings.fanOut)
         var services: [any Service] = []
         if let path = settings.configPath {
             let watcher = DefinitionWatcher(path: path, registry: registry, interval: settings.watchInterval, logger: logger)

@@ -10,6 +10,7 @@ import TestProcesses
 import Testing
 
 @testable import SluiceEndpoints
+@testable import SluiceGateway
 
 /// The `kafka` endpoint through the gateway's entrypoints against a real Kafka-compatible broker
 /// (Tansu; TLS by a socat front), with confluent-kafka as an independent client. Each test has its
@@ -23,6 +24,22 @@ import Testing
         try await broker.start()
         defer { broker.stop() }
         return try await body(broker)
+    }
+
+    @Test func liveSubscribersShareOneConsumer() async throws {
+        try await Self.withBroker(port: 19150) { broker in
+            let shared = "{producer: {enabled: true, topics: [ticks]}, consumer: {enabled: true, topics: [ticks], autoOffsetReset: latest}}"
+            let definition = kafkaDefinition(id: "k-live", servers: broker.bootstrapServers, shared: shared, sseQoS: "none")
+            try await withGateway([definition], fanOut: FanOutSettings()) { port, client, registry in
+                let connector = try #require((registry.api(id: "k-live")?.endpoint as? FanOutConnector)?.base as? KafkaConnector)
+                // The topic exists before the consumer subscribes (librdkafka would see it only at
+                // its next metadata refresh); at latest this message is never delivered.
+                #expect(try await client.post("/k-live", "before").status == 202)
+                try await expectLiveFanOut(port: port, client: client, path: "/k-live", ordered: false, warmUp: true) {
+                    connector.openConsumers
+                }
+            }
+        }
     }
 
     @Test func postReachesSSEHTTPGetAndWebSocketWithHeadersKeyAndMetadata() async throws {

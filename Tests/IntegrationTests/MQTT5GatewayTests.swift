@@ -5,6 +5,7 @@ import HummingbirdWSClient
 import Logging
 import NIOCore
 import SluiceCore
+import SluiceGateway
 import Synchronization
 import Testing
 
@@ -142,6 +143,46 @@ import Testing
         let shared = "{sessionExpiryInterval: 0, producer: {enabled: true, topic: jobs}, consumer: {enabled: true, topic: jobs}}"
         try await withGateway([mqttDefinition(id: "jobs", port: broker.port, shared: shared)]) { port, client in
             try await expectSameIdentifierSplitsOthersGetAll(port: port, client: client, path: "/jobs")
+        }
+    }
+
+    @Test func liveSubscribersShareOneBrokerSubscription() async throws {
+        let broker = try MosquittoServer(port: 18920)
+        let shared = "{sessionExpiryInterval: 0, producer: {enabled: true, topic: ticks}, consumer: {enabled: true, topic: ticks}}"
+        try await withGateway([mqttDefinition(id: "ticks", port: broker.port, shared: shared, sseQoS: "none")]) { port, client in
+            try await expectLiveFanOut(port: port, client: client, path: "/ticks") {
+                // Mosquitto logs every SUBSCRIBE with its filters (log_type all).
+                broker.log.components(separatedBy: "\t$share/").count - 1
+            }
+            #expect(broker.log.contains("$share/sluice-fanout-"), "\(broker.log.suffix(2000))")
+        }
+    }
+
+    /// A live client that reads nothing while messages keep coming: its buffer fills, and once
+    /// it has stayed full past the timeout Sluice closes its connection (its writes are stuck, so
+    /// the reason can only go to the log). The gateway serves other clients meanwhile and after.
+    @Test func aLiveClientThatReadsNothingIsDisconnected() async throws {
+        let broker = try MosquittoServer(port: 18924)
+        let shared = "{sessionExpiryInterval: 0, producer: {enabled: true, topic: flood}, consumer: {enabled: true, topic: flood}}"
+        let fanOut = FanOutSettings(subscriberBufferSize: 64, slowSubscriberTimeout: .milliseconds(300))
+        try await withGateway([mqttDefinition(id: "flood", port: broker.port, shared: shared, sseQoS: "none")], fanOut: fanOut) { port, client, _ in
+            let stalled = try StalledClient(
+                port: port, request: "GET /flood HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nX-Sluice-Client-Identifier: stalled\r\n\r\n")
+            try await Task.sleep(for: .milliseconds(300))
+            // 12 000 messages of 1 KiB, far more than the stalled client's socket buffers hold, in
+            // batches that Mosquitto's queue for Sluice (1000 messages) never overflows.
+            let batch = String(repeating: String(repeating: "x", count: 1024) + "\n", count: 1000)
+            for _ in 0..<12 {
+                _ = try run("mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "flood", "-q", "1", "-l"], input: batch)
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            // The timeout, then a second for a stream stuck writing: then its connection is closed.
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await stalled.drainsToEndOfStream(within: .seconds(10)), "the stalled client should have been disconnected")
+            let later = try await SSEClient.connect(port: port, path: "/flood", identifier: "later")
+            #expect(try await client.post("/flood", "still serving").status == 202)
+            #expect(try await later.nextMessage().data == "still serving")
+            await later.close()
         }
     }
 

@@ -39,6 +39,17 @@ import Testing
         }
     }
 
+    @Test func liveSubscribersShareOneQueue() async throws {
+        let server = try await RabbitMQServer.shared()
+        let shared = Self.shared(
+            "producer: {enabled: true, exchange: {name: sluice.test.ticks, type: fanout}}, consumer: {enabled: true, exchange: {name: sluice.test.ticks, type: fanout}}")
+        try await withGateway([rabbitDefinition(id: "live-ticks", shared: shared, sseQoS: "none")]) { port, client in
+            try await expectLiveFanOut(port: port, client: client, path: "/live-ticks") {
+                try await server.control(["list_queues", "name"]).split(separator: "\n").filter { $0.hasPrefix("sluice/live-ticks/") }.count
+            }
+        }
+    }
+
     @Test func sameIdentifierSharesAQueueOthersGetEveryMessage() async throws {
         _ = try await RabbitMQServer.shared()
         let shared = Self.shared(

@@ -14,6 +14,20 @@ import Testing
         #expect(settings.webSocketMaxMessageSize == 262_144)
         #expect(settings.drainTimeout == .seconds(10))
         #expect(settings.tlsCertificatePath == nil)
+        #expect(settings.fanOut == FanOutSettings(subscriberBufferSize: 1000, slowSubscriberTimeout: .seconds(10)))
+    }
+
+    @Test func fanOutSettingsComeFromTheEnvironmentAndAreChecked() throws {
+        let environment = EnvironmentVariablesProvider(environmentVariables: [
+            "SLUICE_FAN_OUT_SUBSCRIBER_BUFFER_SIZE": "64", "SLUICE_FAN_OUT_SLOW_SUBSCRIBER_TIMEOUT_MS": "2500",
+        ]).prefixKeys(with: "sluice")
+        let settings = try GatewaySettings(config: ConfigReader(provider: environment))
+        #expect(settings.fanOut == FanOutSettings(subscriberBufferSize: 64, slowSubscriberTimeout: .milliseconds(2500)))
+        #expect {
+            _ = try GatewaySettings(config: ConfigReader(provider: InMemoryProvider(values: ["fanOut.subscriberBufferSize": 0])))
+        } throws: { error in
+            (error as? SettingsError)?.description.contains("fanOut.subscriberBufferSize: must be between 1 and 1000000") == true
+        }
     }
 
     @Test func environmentOverridesTheFileAndFlagsOverrideBoth() throws {

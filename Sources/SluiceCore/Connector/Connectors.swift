@@ -62,12 +62,19 @@ public struct SubscribeRequest: Sendable {
     public var resumeAfter: String?
     /// The entrypoint type asking (`sse`, `http-get`, ...), for logs and metrics.
     public var entrypoint: String
+    /// Closes the client's connection at once: for a subscriber that must go although its
+    /// entrypoint is stuck writing to a client that reads nothing (live fan-out's slow-subscriber
+    /// policy). Its stream then ends as if the client had left.
+    public var closeConnection: (@Sendable () -> Void)?
 
-    public init(clientIdentifier: String, qos: QoS, resumeAfter: String? = nil, entrypoint: String) {
+    public init(
+        clientIdentifier: String, qos: QoS, resumeAfter: String? = nil, entrypoint: String, closeConnection: (@Sendable () -> Void)? = nil
+    ) {
         self.clientIdentifier = clientIdentifier
         self.qos = qos
         self.resumeAfter = resumeAfter
         self.entrypoint = entrypoint
+        self.closeConnection = closeConnection
     }
 }
 
@@ -107,10 +114,18 @@ public protocol EndpointConnector: Sendable {
     /// Why a client-given cursor (HTTP GET `cursor`) cannot be a position of this endpoint, or nil
     /// when it can. The reason is shown to the client.
     func cursorProblem(_ cursor: String) -> String?
+    /// Whether the gateway may serve this subscriber from one broker subscription shared with
+    /// other subscribers (live fan-out). Only when the subscriber would get exactly what such a
+    /// subscription delivers from the moment it joins: QoS none (nothing to acknowledge, no state
+    /// of its own), no resume position, and a subscription that starts at the live end (no
+    /// replay of older messages). Subscribers sharing a client identifier still split the
+    /// messages between them; different identifiers each get every message.
+    func sharesSubscription(for request: SubscribeRequest) -> Bool
 }
 
 extension EndpointConnector {
     public func cursorProblem(_ cursor: String) -> String? { nil }
+    public func sharesSubscription(for request: SubscribeRequest) -> Bool { false }
 }
 
 /// Everything Sluice knows about an endpoint type: its schemas (the single source of truth for its

@@ -70,6 +70,9 @@ public struct Message: Sendable {
     public var headers: MessageHeaders
     public var metadata: JSONObject
     public var acknowledgement: MessageAcknowledgement?
+    /// Set when the message goes to many subscribers (live fan-out): their entrypoints encode it
+    /// once and share the bytes.
+    public var encodings: WireEncodings?
 
     public init(
         id: String? = nil, content: ByteBuffer, headers: MessageHeaders = MessageHeaders(), metadata: JSONObject = [:],

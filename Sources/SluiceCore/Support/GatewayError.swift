@@ -19,6 +19,8 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
         case unsupportedAccept = "unsupported_accept"
         /// The gateway or the API is going away.
         case stopping = "stopping"
+        /// A live subscriber read more slowly than its messages came, for longer than allowed.
+        case slowSubscriber = "slow_subscriber"
     }
 
     public let code: Code

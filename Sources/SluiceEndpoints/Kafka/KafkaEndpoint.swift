@@ -204,6 +204,12 @@ public final class KafkaConnector: EndpointConnector {
         return MessageSubscription(KafkaMessages(lease: lease, commit: commit, cursor: cursor, base64: base64))
     }
 
+    /// At QoS none nothing is committed, so a subscriber's group starts where `autoOffsetReset`
+    /// says: shared only when that is the live end (`latest`) and no cursor asks for a position.
+    public func sharesSubscription(for request: SubscribeRequest) -> Bool {
+        request.qos == .none && request.resumeAfter == nil && configuration.consumer?.autoOffsetReset == .latest
+    }
+
     /// Consumers of subscribers still open or leaving their group (for tests: none may leak).
     var openConsumers: Int { state.withLock { $0.consumers.count + $0.retiring.count } }
 

@@ -146,6 +146,13 @@ public final class MQTT5Connector: EndpointConnector {
         "MQTT 5 messages have no position to resume from"
     }
 
+    /// At QoS none a subscriber's own `$share/<id>/<topic>` subscription gets what a shared one
+    /// gets from the moment it joins: live messages only (MQTT 5 sends no retained messages to a
+    /// new shared subscription).
+    public func sharesSubscription(for request: SubscribeRequest) -> Bool {
+        request.qos == .none && request.resumeAfter == nil
+    }
+
     // MARK: Close
 
     public func close() async {

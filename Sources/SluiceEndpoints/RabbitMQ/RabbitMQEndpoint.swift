@@ -143,6 +143,12 @@ public final class RabbitMQConnector: EndpointConnector {
         }
     }
 
+    /// At QoS none a subscriber's queue is new, exclusive to the connection's life and auto-deleted:
+    /// it holds only what arrives after it is bound, as a shared queue does.
+    public func sharesSubscription(for request: SubscribeRequest) -> Bool {
+        request.qos == .none
+    }
+
     // MARK: Close
 
     public func close() async {

@@ -17,10 +17,13 @@ public struct EntrypointContext: Sendable {
     public var connectionClosed: StopSignal
     public var logger: Logger
     public var limits: EntrypointLimits
+    /// Closes the client's connection (see ``SubscribeRequest/closeConnection``).
+    public var closeConnection: (@Sendable () -> Void)?
 
     public init(
         apiId: String, settings: EntrypointSettings, endpoint: any EndpointConnector, clientIdentifier: String,
-        stop: StopSignal, connectionClosed: StopSignal = StopSignal(), logger: Logger, limits: EntrypointLimits
+        stop: StopSignal, connectionClosed: StopSignal = StopSignal(), logger: Logger, limits: EntrypointLimits,
+        closeConnection: (@Sendable () -> Void)? = nil
     ) {
         self.apiId = apiId
         self.settings = settings
@@ -30,10 +33,13 @@ public struct EntrypointContext: Sendable {
         self.connectionClosed = connectionClosed
         self.logger = logger
         self.limits = limits
+        self.closeConnection = closeConnection
     }
 
     func subscribeRequest(resumeAfter: String?) -> SubscribeRequest {
-        SubscribeRequest(clientIdentifier: clientIdentifier, qos: settings.qos, resumeAfter: resumeAfter, entrypoint: settings.type)
+        SubscribeRequest(
+            clientIdentifier: clientIdentifier, qos: settings.qos, resumeAfter: resumeAfter, entrypoint: settings.type,
+            closeConnection: closeConnection)
     }
 }
 

@@ -9,7 +9,7 @@ public enum HTTPStatusMapping {
         case .incompatibleQoS, .incompatibleQoSCapabilities, .badRequest, .unsupportedAccept: return 400
         case .notFound: return 404
         case .payloadTooLarge: return 413
-        case .stopping: return 503
+        case .stopping, .slowSubscriber: return 503
         }
     }
 }

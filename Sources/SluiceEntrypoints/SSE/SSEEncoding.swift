@@ -27,6 +27,17 @@ public struct SSEEncoder: Sendable {
         buffer.writeString("\n")
     }
 
+    /// Names this encoder's output among a message's shared ``WireEncodings``.
+    public var encodingKey: String { "sse/\(metadataAsComment ? "m" : "-")\(headersAsComment ? "h" : "-")" }
+
+    /// One message as a buffer of its own.
+    public func encoded(_ message: Message) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(message.content.readableBytes + 32 + (message.id?.utf8.count ?? 0))
+        self.message(message, into: &buffer)
+        return buffer
+    }
+
     public func message(_ message: Message, into buffer: inout ByteBuffer) {
         if let id = message.id {
             buffer.writeString("id: ")

@@ -30,9 +30,14 @@ public enum SSEEntrypoint {
                     switch event {
                     case .message(let message):
                         try await deliver(message, qos: qos) {
-                            buffer.clear()
-                            encoder.message(message, into: &buffer)
-                            try await writer.send(buffer)
+                            if let encodings = message.encodings {
+                                // A message of many subscribers: encoded once, the bytes shared.
+                                try await writer.send(encodings.encoding(encoder.encodingKey) { encoder.encoded(message) })
+                            } else {
+                                buffer.clear()
+                                encoder.message(message, into: &buffer)
+                                try await writer.send(buffer)
+                            }
                         }
                         lastWrite = .now
                     case .tick:
@@ -56,7 +61,7 @@ public enum SSEEntrypoint {
                 return
             } catch let error where !(error is CancellationError) {
                 let failure = GatewayError.from(error)
-                logger.warning("SSE stream failed", metadata: ["error": "\(failure)"])
+                logger.log(level: failure.code == .slowSubscriber ? .info : .warning, "SSE stream failed", metadata: ["error": "\(failure)"])
                 buffer.clear()
                 // The safe detail (a broker's reason) too, as HTTP error responses carry it.
                 SSEEncoder.event("error", data: failure.detail.map { "\(failure.message) (\($0))" } ?? failure.message, into: &buffer)

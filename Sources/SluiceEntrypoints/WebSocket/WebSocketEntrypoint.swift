@@ -97,6 +97,11 @@ public enum WebSocketEntrypoint {
             return
         } catch {
             let failure = GatewayError.from(error)
+            if failure.code == .slowSubscriber {
+                logger.info("WebSocket session failed", metadata: ["error": "\(failure)"])
+                try? await outbound.close(.policyViolation, reason: "Too slow: the subscriber's buffer stayed full")
+                return
+            }
             logger.warning("WebSocket session failed", metadata: ["error": "\(failure)"])
             try? await outbound.close(.unexpectedServerError, reason: String(failure.message.utf8.prefix(120)) ?? "Error")
         }

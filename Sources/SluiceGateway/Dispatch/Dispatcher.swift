@@ -95,14 +95,16 @@ struct Dispatcher: Sendable {
         return ClientIdentifier.effective(sent: sent, computed: ClientIdentifier.computed(remoteAddress: remoteAddress?.ipAddress))
     }
 
-    func context(for target: Target, clientIdentifier: String, requestId: String) -> EntrypointContext {
+    func context(
+        for target: Target, clientIdentifier: String, requestId: String, closeConnection: (@Sendable () -> Void)? = nil
+    ) -> EntrypointContext {
         var logger = self.logger
         logger[metadataKey: "api"] = "\(target.api.id)"
         logger[metadataKey: "entrypoint"] = "\(target.entrypoint.type)"
         logger[metadataKey: "request"] = "\(requestId)"
         return EntrypointContext(
             apiId: target.api.id, settings: target.entrypoint, endpoint: target.api.endpoint, clientIdentifier: clientIdentifier,
-            stop: target.api.stop, logger: logger, limits: limits)
+            stop: target.api.stop, logger: logger, limits: limits, closeConnection: closeConnection)
     }
 }
 

@@ -13,11 +13,15 @@ public struct GatewayRequestContext: RequestContext {
     public let remoteAddress: SocketAddress?
     /// Completes when the client's connection closes.
     public let connectionCloseFuture: EventLoopFuture<Void>
+    /// Closes the client's connection.
+    public let closeConnection: @Sendable () -> Void
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
         connectionCloseFuture = source.channel.closeFuture
+        let channel = source.channel
+        closeConnection = { channel.close(promise: nil) }
     }
 }
 
@@ -65,7 +69,8 @@ public struct GatewayResponder: HTTPResponder {
             throw GatewayError(.stopping, "The API is being redeployed; try again")
         }
         guard let handler = EntrypointTypes.httpHandlers[target.entrypoint.type] else { throw GatewayError.noContextPath }
-        let entrypointContext = dispatcher.context(for: target, clientIdentifier: clientIdentifier, requestId: requestId)
+        let entrypointContext = dispatcher.context(
+            for: target, clientIdentifier: clientIdentifier, requestId: requestId, closeConnection: context.closeConnection)
         if target.descriptor.modes(target.entrypoint.configuration).contains(.subscribe) {
             // A stream ends as soon as its client is gone. (Only for subscribing requests: the
             // callback lives as long as the connection.)

@@ -9,6 +9,7 @@ public final class ApiRegistry: Sendable {
     public let catalog: ConnectorCatalog
     let logger: Logger
     let drainTimeout: Duration
+    let fanOut: FanOutSettings
     private let state = Mutex(State())
     private let retirements: AsyncStream<Retirement>.Continuation
     let retirementQueue: AsyncStream<Retirement>
@@ -23,10 +24,11 @@ public final class ApiRegistry: Sendable {
         var stopping = false
     }
 
-    public init(catalog: ConnectorCatalog, logger: Logger, drainTimeout: Duration = .seconds(5)) {
+    public init(catalog: ConnectorCatalog, logger: Logger, drainTimeout: Duration = .seconds(5), fanOut: FanOutSettings = FanOutSettings()) {
         self.catalog = catalog
         self.logger = logger
         self.drainTimeout = drainTimeout
+        self.fanOut = fanOut
         (retirementQueue, retirements) = AsyncStream.makeStream(of: Retirement.self)
     }
 
@@ -60,7 +62,9 @@ public final class ApiRegistry: Sendable {
         guard let factory = catalog.endpoints[group.type], let settings = group.endpoints.first else {
             throw DeploymentError(apiId: api.id, problems: [Problem(.root + "endpointGroups", "no endpoint to connect to")])
         }
-        let connector = try factory.makeConnector(settings)
+        var apiLogger = logger
+        apiLogger[metadataKey: "api"] = "\(api.id)"
+        let connector = FanOutConnector(base: try factory.makeConnector(settings), settings: fanOut, logger: apiLogger)
         do {
             try await connector.start()
         } catch {

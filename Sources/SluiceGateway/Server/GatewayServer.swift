@@ -26,7 +26,7 @@ public enum GatewayServer {
         let webSocket = WebSocketServerConfiguration(
             maxFrameSize: settings.webSocketMaxFrameSize, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5))
         var server: HTTPServerBuilder = .http1WebSocketUpgrade(configuration: .init(http1: .init(), ws: webSocket)) { head, channel, _ in
-            upgrade(head, remoteAddress: channel.remoteAddress, dispatcher: dispatcher)
+            upgrade(head, channel: channel, dispatcher: dispatcher)
         }
         if let certificate = settings.tlsCertificatePath, let key = settings.tlsKeyPath {
             server = try .tls(server, tlsConfiguration: tlsConfiguration(certificate: certificate, key: key))
@@ -65,8 +65,9 @@ public enum GatewayServer {
     /// Decides a WebSocket upgrade. Declined upgrades continue as plain requests, where the
     /// responder answers with the precise error (QoS, identifier) or another entrypoint.
     static func upgrade(
-        _ head: HTTPRequest, remoteAddress: SocketAddress?, dispatcher: Dispatcher
+        _ head: HTTPRequest, channel: any Channel, dispatcher: Dispatcher
     ) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        let remoteAddress = channel.remoteAddress
         let uri = URI(head.path ?? "/")
         guard let api = try? dispatcher.api(host: head.authority ?? head.headerFields[HTTPField.Name("Host")!], path: uri.path),
             let target = dispatcher.entrypoint(of: api, for: .webSocketUpgrade), target.entrypoint.type == "websocket",
@@ -78,7 +79,8 @@ public enum GatewayServer {
         let requestId = UUID().uuidString.lowercased()
         let transactionId =
             head.headerFields[GatewayHeaders.transactionId] ?? head.headerFields[GatewayHeaders.graviteeTransactionId] ?? requestId
-        let context = dispatcher.context(for: target, clientIdentifier: clientIdentifier, requestId: requestId)
+        let context = dispatcher.context(
+            for: target, clientIdentifier: clientIdentifier, requestId: requestId, closeConnection: { channel.close(promise: nil) })
         var headers = HTTPFields()
         headers[GatewayHeaders.requestId] = requestId
         headers[GatewayHeaders.transactionId] = transactionId

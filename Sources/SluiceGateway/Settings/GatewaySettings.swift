@@ -31,6 +31,8 @@ public struct GatewaySettings: Sendable, Equatable {
     public var managementSyncInterval: Duration = .seconds(2)
     /// No authentication on the management API: allowed only on a loopback address.
     public var managementOpen = false
+    /// Live fan-out: each subscriber's buffer and the slow-subscriber timeout.
+    public var fanOut = FanOutSettings()
 
     public enum LogFormat: String, Sendable, CaseIterable {
         case text
@@ -45,7 +47,7 @@ public struct GatewaySettings: Sendable, Equatable {
         "http.host", "http.port", "http.maxBodySize", "http.tls.certificate", "http.tls.key", "websocket.maxFrameSize",
         "websocket.maxMessageSize", "config.path", "config.watchIntervalMs", "shutdown.drainTimeoutSeconds", "log.level",
         "log.format", "management.enabled", "management.host", "management.port", "management.database", "management.open",
-        "management.syncIntervalMs",
+        "management.syncIntervalMs", "fanOut.subscriberBufferSize", "fanOut.slowSubscriberTimeoutMs",
     ]
 
     /// Reads the settings from a configuration reader; every bad value is reported at once.
@@ -113,6 +115,8 @@ public struct GatewaySettings: Sendable, Equatable {
         managementDatabase = config.string(forKey: "management.database", default: managementDatabase)
         managementOpen = boolean("management.open", managementOpen)
         managementSyncInterval = .milliseconds(integer("management.syncIntervalMs", 2000, minimum: 100, maximum: 60_000))
+        fanOut.subscriberBufferSize = integer("fanOut.subscriberBufferSize", fanOut.subscriberBufferSize, minimum: 1, maximum: 1_000_000)
+        fanOut.slowSubscriberTimeout = .milliseconds(integer("fanOut.slowSubscriberTimeoutMs", 10_000, minimum: 100, maximum: 3_600_000))
         if managementEnabled, managementOpen, !["127.0.0.1", "::1", "localhost"].contains(managementHost) {
             problems.append("management.open: an open (unauthenticated) management API listens on loopback only, not on \(managementHost)")
         }

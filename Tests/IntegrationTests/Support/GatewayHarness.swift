@@ -18,9 +18,17 @@ import Testing
 func withGateway<R: Sendable>(
     _ definitions: [String], _ body: @Sendable (_ port: Int, _ client: any TestClientProtocol) async throws -> R
 ) async throws -> R {
+    try await withGateway(definitions, fanOut: FanOutSettings()) { port, client, _ in try await body(port, client) }
+}
+
+/// ``withGateway(_:_:)`` with live fan-out settings, giving `body` the registry too.
+func withGateway<R: Sendable>(
+    _ definitions: [String], fanOut: FanOutSettings,
+    _ body: @Sendable (_ port: Int, _ client: any TestClientProtocol, _ registry: ApiRegistry) async throws -> R
+) async throws -> R {
     var logger = Logger(label: "integration")
     logger.logLevel = ProcessInfo.processInfo.environment["SLUICE_TEST_LOG"] == nil ? .critical : .debug
-    let registry = ApiRegistry(catalog: GatewayCatalog.standard, logger: logger, drainTimeout: .seconds(2))
+    let registry = ApiRegistry(catalog: GatewayCatalog.standard, logger: logger, drainTimeout: .seconds(2), fanOut: fanOut)
     for definition in definitions {
         let entries = try DefinitionSource.entries(fromText: definition, fileName: "test.yaml")
         for entry in entries {
@@ -36,7 +44,7 @@ func withGateway<R: Sendable>(
     let app = try GatewayServer.makeApplication(
         settings: settings, registry: registry, logger: logger, services: [GatewayService(registry: registry)])
     return try await app.test(.live) { client in
-        try await body(try #require(client.port), client)
+        try await body(try #require(client.port), client, registry)
     }
 }
 
@@ -276,6 +284,55 @@ func expectSameIdentifierSplitsOthersGetAll(port: Int, client: some TestClientPr
     for stream in [first, second, audit] { await stream.close() }
 }
 
+/// Live fan-out (SSE at QoS none): four clients with identifiers of their own each get every
+/// message, two that share one split them evenly, and `brokerSubscriptions` (read while they are
+/// connected) finds the one broker subscription they all share. `ordered`: whether the broker keeps
+/// the publish order for a subscriber (not Kafka across partitions). `warmUp`: post probes until the
+/// first client gets one, for a broker subscription that becomes live some time after it is made
+/// (a Kafka group at `latest`).
+func expectLiveFanOut(
+    port: Int, client: some TestClientProtocol, path: String, ordered: Bool = true, warmUp: Bool = false,
+    brokerSubscriptions: @Sendable () async throws -> Int
+) async throws {
+    var own: [SSEClient] = []
+    for index in 0..<4 { own.append(try await SSEClient.connect(port: port, path: path, identifier: "live-\(index)")) }
+    let pair = [try await SSEClient.connect(port: port, path: path, identifier: "pair"), try await SSEClient.connect(port: port, path: path, identifier: "pair")]
+    #expect(try await brokerSubscriptions() == 1)
+    if warmUp {
+        let first = own[0]
+        let arrived = Mutex(false)
+        let reader = Task {
+            _ = try await first.nextMessage(timeout: .seconds(40))
+            arrived.withLock { $0 = true }
+        }
+        var index = 0
+        while !arrived.withLock({ $0 }) {
+            _ = try await client.post(path, "probe \(index)")
+            index += 1
+            if index > 150 { throw Failure("no probe arrived") }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        try await reader.value
+    }
+    let expected = (0..<6).map { "tick \($0)" }
+    for message in expected {
+        #expect(try await client.post(path, message).status == 202)
+    }
+    for stream in own {
+        var seen: [String] = []
+        while seen.count < expected.count {
+            let data = try await stream.nextMessage(timeout: .seconds(20)).data
+            if !data.hasPrefix("probe") { seen.append(data) }
+        }
+        if ordered { #expect(seen == expected) } else { #expect(seen.sorted() == expected.sorted()) }
+    }
+    let a = await pair[0].messages(within: .seconds(2)).map(\.data).filter { !$0.hasPrefix("probe") }
+    let b = await pair[1].messages(within: .milliseconds(300)).map(\.data).filter { !$0.hasPrefix("probe") }
+    #expect(Set(a + b) == Set(expected))
+    #expect(a.count == 3 && b.count == 3, "two clients with one identifier take turns: \(a) / \(b)")
+    for stream in own + pair { await stream.close() }
+}
+
 extension TestClientProtocol {
     /// POSTs `body` with extra headers; returns the status and the body text.
     func post(_ path: String, _ body: String, headers: [(String, String)] = []) async throws -> (status: Int, body: String) {
@@ -285,4 +342,49 @@ extension TestClientProtocol {
         let response = try await execute(uri: path, method: .post, headers: fields, body: ByteBuffer(string: body))
         return (Int(response.status.code), String(buffer: response.body))
     }
+}
+
+/// A client that sends one request on a socket with a tiny receive buffer, then reads nothing
+/// until told to: a subscriber too slow for its messages.
+final class StalledClient: Sendable {
+    let descriptor: Int32
+
+    init(port: Int, request: String) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure("socket() failed") }
+        var size: Int32 = 4096
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(descriptor)
+            throw Failure("connect() failed")
+        }
+        let bytes = Array(request.utf8)
+        guard send(descriptor, bytes, bytes.count, 0) == bytes.count else { throw Failure("send() failed") }
+    }
+
+    /// Reads whatever the server had queued; true when the stream then ends (the server closed
+    /// the connection), false when it is still open after `timeout`.
+    func drainsToEndOfStream(within timeout: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while ContinuousClock.now < deadline {
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            if poll(&poller, 1, 0) > 0 {
+                let count = recv(descriptor, &buffer, buffer.count, 0)
+                if count <= 0 { return true }
+            } else {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        return false
+    }
+
+    deinit { close(descriptor) }
 }
