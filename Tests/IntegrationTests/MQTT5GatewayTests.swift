@@ -158,6 +158,34 @@ import Testing
         }
     }
 
+    @Test func aLiveStreamHasHeartbeatsAndEndsWithGoawayWhenUndeployed() async throws {
+        let broker = try MosquittoServer(port: 18928)
+        let shared = "{sessionExpiryInterval: 0, producer: {enabled: true, topic: beat}, consumer: {enabled: true, topic: beat}}"
+        try await withGateway([mqttDefinition(id: "beat", port: broker.port, shared: shared, sseQoS: "none")], fanOut: FanOutSettings()) { port, client, registry in
+            let sse = try await SSEClient.connect(port: port, path: "/beat", identifier: "b")
+            let events = sse.events
+            // `retry:` first, then a heartbeat after 2 s (heartbeatIntervalInMs) of silence.
+            let started = ContinuousClock.now
+            try await withTimeout(.seconds(6), "a heartbeat") {
+                var blank = 0
+                for await event in events where event.event == nil && event.data.isEmpty {
+                    blank += 1
+                    if blank == 2 { return }
+                }
+                throw Failure("the stream ended")
+            }
+            #expect(ContinuousClock.now - started >= .milliseconds(1900))
+            #expect(try await client.post("/beat", "after the beat").status == 202)
+            #expect(try await sse.nextMessage().data == "after the beat")
+            registry.undeploy(id: "beat")
+            let goaway = try await withTimeout(.seconds(5), "goaway") {
+                for await event in events where event.event == "goaway" { return event }
+                throw Failure("the stream ended without goaway")
+            }
+            #expect(goaway.data.contains("redeployed or undeployed"))
+        }
+    }
+
     /// A live client that reads nothing while messages keep coming: its buffer fills, and once
     /// it has stayed full past the timeout Sluice closes its connection (its writes are stuck, so
     /// the reason can only go to the log). The gateway serves other clients meanwhile and after.

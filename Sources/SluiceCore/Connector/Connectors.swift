@@ -83,21 +83,35 @@ public struct MessageSubscription: AsyncSequence, Sendable {
     public typealias Element = Message
 
     private let makeIterator: @Sendable () -> AsyncIterator
+    /// Set when the messages can be waited for together with other events (live fan-out).
+    public let wakeable: (any WakeableMessageSource)?
 
     public init<Base: AsyncSequence & Sendable>(_ base: Base) where Base.Element == Message {
         makeIterator = { AsyncIterator(base.makeAsyncIterator()) }
+        wakeable = base as? any WakeableMessageSource
     }
 
     public func makeAsyncIterator() -> AsyncIterator { makeIterator() }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        private var base: any AsyncIteratorProtocol
+        private let box: Box
 
-        init(_ base: some AsyncIteratorProtocol) { self.base = base }
+        init<Base: AsyncIteratorProtocol>(_ base: Base) where Base.Element == Message { box = TypedBox(base) }
 
         public mutating func next() async throws -> Message? {
-            try await base.next() as? Message
+            try await box.next()
         }
+    }
+
+    /// The base iterator, typed (no cast per message); a class because iterators are mutated.
+    class Box {
+        func next() async throws -> Message? { nil }
+    }
+
+    final class TypedBox<Base: AsyncIteratorProtocol>: Box where Base.Element == Message {
+        var base: Base
+        init(_ base: Base) { self.base = base }
+        override func next() async throws -> Message? { try await base.next() }
     }
 }
 

@@ -16,6 +16,7 @@ public final class StopSignal: Sendable {
     private struct State {
         var reason: Reason?
         var waiters: [Int: CheckedContinuation<Reason?, Never>] = [:]
+        var observers: [Int: @Sendable (Reason) -> Void] = [:]
         var nextId = 0
     }
 
@@ -28,13 +29,33 @@ public final class StopSignal: Sendable {
 
     /// Fires the signal; later calls do nothing.
     public func fire(_ reason: Reason) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Reason?, Never>] in
-            guard state.reason == nil else { return [] }
+        let (waiters, observers) = state.withLock { state -> ([CheckedContinuation<Reason?, Never>], [@Sendable (Reason) -> Void]) in
+            guard state.reason == nil else { return ([], []) }
             state.reason = reason
-            defer { state.waiters = [:] }
-            return Array(state.waiters.values)
+            defer {
+                state.waiters = [:]
+                state.observers = [:]
+            }
+            return (Array(state.waiters.values), Array(state.observers.values))
         }
         for waiter in waiters { waiter.resume(returning: reason) }
+        for observer in observers { observer(reason) }
+    }
+
+    /// Calls `observer` when the signal fires (at once if it has). Returns a token for
+    /// ``removeObserver(_:)``: a stream that ends before the signal must remove its observer.
+    public func addObserver(_ observer: @escaping @Sendable (Reason) -> Void) -> Int {
+        let (id, fired) = state.withLock { state -> (Int, Reason?) in
+            state.nextId += 1
+            if state.reason == nil { state.observers[state.nextId] = observer }
+            return (state.nextId, state.reason)
+        }
+        if let fired { observer(fired) }
+        return id
+    }
+
+    public func removeObserver(_ id: Int) {
+        _ = state.withLock { $0.observers.removeValue(forKey: id) }
     }
 
     /// Waits until the signal fires; returns nil when the waiting task is cancelled first.

@@ -26,6 +26,13 @@ public enum SSEEntrypoint {
             try await writer.send(buffer)
             var lastWrite = ContinuousClock.now
             do {
+                if let source = subscription.wakeable, qos == .none {
+                    try await streamLive(
+                        source, writer: &writer, encoder: encoder, heartbeatInterval: configuration.heartbeatInterval, stop: stop,
+                        connectionClosed: connectionClosed)
+                    try await writer.finish(nil)
+                    return
+                }
                 events: for try await event in streamEvents(subscription, tick: tick, stop: stop, connectionClosed: connectionClosed) {
                     switch event {
                     case .message(let message):
@@ -73,5 +80,78 @@ public enum SSEEntrypoint {
             status: .ok,
             headers: [.contentType: "text/event-stream;charset=UTF-8", .cacheControl: "no-cache", .connection: "keep-alive"],
             body: body)
+    }
+
+    /// The stream of a live subscription (QoS none, shared): one wait for messages, heartbeats and
+    /// stops, without a task per event source; messages already waiting go out in one write, each
+    /// encoded once for every subscriber (``WireEncodings``).
+    static func streamLive(
+        _ source: any WakeableMessageSource, writer: inout some ResponseBodyWriter, encoder: SSEEncoder, heartbeatInterval: Duration,
+        stop: StopSignal, connectionClosed: StopSignal
+    ) async throws {
+        let waker = StreamWaker()
+        let stopObserver = stop.addObserver { _ in waker.wake() }
+        let closedObserver = connectionClosed.addObserver { _ in waker.wake() }
+        var lastWrite = ContinuousClock.now
+        var heartbeat = wake(waker, at: lastWrite + heartbeatInterval)
+        defer {
+            heartbeat.cancel()
+            stop.removeObserver(stopObserver)
+            connectionClosed.removeObserver(closedObserver)
+        }
+        func encoded(_ message: Message) -> ByteBuffer {
+            message.encodings?.encoding(encoder.encodingKey) { encoder.encoded(message) } ?? encoder.encoded(message)
+        }
+        var batch = ByteBuffer()
+        while true {
+            if connectionClosed.reason != nil { return }
+            if let reason = stop.reason {
+                var buffer = ByteBuffer()
+                SSEEncoder.event("goaway", data: reason == .shutdown ? "The gateway is stopping" : "The API was redeployed or undeployed", into: &buffer)
+                try await writer.send(buffer)
+                return
+            }
+            switch try await source.next(wakingOn: waker) {
+            case .message(let first):
+                let bytes = encoded(first)
+                guard let second = try source.nextReady() else {
+                    try await writer.send(bytes)
+                    lastWrite = .now
+                    continue
+                }
+                // Several are waiting (the client fell behind): one write for all of them.
+                batch.clear()
+                batch.writeImmutableBuffer(bytes)
+                batch.writeImmutableBuffer(encoded(second))
+                var count = 2
+                while count < 256, let next = try source.nextReady() {
+                    batch.writeImmutableBuffer(encoded(next))
+                    count += 1
+                }
+                try await writer.send(batch)
+                lastWrite = .now
+            case .woken:
+                if ContinuousClock.now - lastWrite >= heartbeatInterval {
+                    var buffer = ByteBuffer()
+                    SSEEncoder.heartbeat(into: &buffer)
+                    try await writer.send(buffer)
+                    lastWrite = .now
+                }
+                heartbeat.cancel()
+                heartbeat = wake(waker, at: lastWrite + heartbeatInterval)
+            case .end:
+                return
+            }
+        }
+    }
+
+    /// Wakes `waker` at `deadline` unless cancelled first.
+    private static func wake(_ waker: StreamWaker, at deadline: ContinuousClock.Instant) -> Task<Void, Never> {
+        Task {
+            do {
+                try await Task.sleep(until: deadline, clock: .continuous)
+                waker.wake()
+            } catch {}
+        }
     }
 }

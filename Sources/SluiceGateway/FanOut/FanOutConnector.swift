@@ -274,11 +274,16 @@ final class FanOutLease: Sendable {
     }
 }
 
-/// A fan-out subscriber's messages, pulled from its buffer.
-struct FanOutMessages: AsyncSequence, Sendable {
+/// A fan-out subscriber's messages, pulled from its buffer; a stream can wait for them together
+/// with its other events.
+struct FanOutMessages: AsyncSequence, WakeableMessageSource {
     typealias Element = Message
     let subscriber: FanOutSubscriber
     let lease: FanOutLease
+
+    func next(wakingOn waker: StreamWaker) async throws -> StreamWait { try await subscriber.next(wakingOn: waker) }
+
+    func nextReady() throws -> Message? { try subscriber.nextReady() }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(subscriber: subscriber, lease: lease) }
 

@@ -22,7 +22,7 @@ final class FanOutSubscriber: Sendable {
 
     private struct State {
         var buffer = Deque<Message>()
-        var waiter: CheckedContinuation<Message?, any Error>?
+        var waiter: CheckedContinuation<StreamWait, any Error>?
         var end: End?
         var fullSince: ContinuousClock.Instant?
         var dropped = 0
@@ -56,7 +56,7 @@ final class FanOutSubscriber: Sendable {
 
     /// Hands the subscriber a message without waiting.
     func offer(_ message: Message) -> Offer {
-        var waiter: CheckedContinuation<Message?, any Error>?
+        var waiter: CheckedContinuation<StreamWait, any Error>?
         var fullSince: ContinuousClock.Instant?
         let offer = state.withLock { state -> Offer in
             guard state.end == nil else { return .ended }
@@ -76,7 +76,7 @@ final class FanOutSubscriber: Sendable {
             }
             return .dropped
         }
-        waiter?.resume(returning: message)
+        waiter?.resume(returning: .message(message))
         if let fullSince {
             // One timer per time the buffer fills up, not one per message.
             Task {
@@ -108,34 +108,60 @@ final class FanOutSubscriber: Sendable {
 
     /// The next message; nil when the shared subscription ended or the reader was cancelled.
     func next() async throws -> Message? {
-        if let ready = try state.withLock({ state throws -> Message?? in try Self.take(&state, capacity: capacity) }) {
-            return ready
-        }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Message?, any Error>) in
-                let ready = state.withLock { state -> Result<Message?, any Error>? in
-                    do {
-                        if let ready = try Self.take(&state, capacity: capacity) { return .success(ready) }
-                    } catch {
-                        return .failure(error)
-                    }
-                    if Task.isCancelled { return .success(nil) }
-                    state.waiter = continuation
-                    return nil
-                }
-                if let ready { continuation.resume(with: ready) }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Message?, any Error>? in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume(returning: nil)
+        switch try await next(wakingOn: nil) {
+        case .message(let message): message
+        case .woken, .end: nil
         }
     }
 
+    /// A buffered message, without waiting.
+    func nextReady() throws -> Message? {
+        try state.withLock { state throws -> Message? in try Self.take(&state) ?? nil }
+    }
+
+    /// The next message, or `.woken` when `waker` wakes the wait first.
+    func next(wakingOn waker: StreamWaker?) async throws -> StreamWait {
+        if let ready = try state.withLock({ state throws -> Message?? in try Self.take(&state) }) {
+            return ready.map { .message($0) } ?? .end
+        }
+        if waker?.takePending() == true { return .woken }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<StreamWait, any Error>) in
+                let ready = state.withLock { state -> Result<StreamWait, any Error>? in
+                    do {
+                        if let ready = try Self.take(&state) { return .success(ready.map { .message($0) } ?? .end) }
+                    } catch {
+                        return .failure(error)
+                    }
+                    if Task.isCancelled { return .success(.end) }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let ready {
+                    continuation.resume(with: ready)
+                } else if let waker {
+                    // A wake that finds the wait over (a message came first) is kept for the next.
+                    let armed = waker.arm { if !self.interrupt(with: .woken) { waker.wake() } }
+                    if armed { _ = interrupt(with: .woken) }
+                }
+            }
+        } onCancel: {
+            _ = interrupt(with: .end)
+        }
+    }
+
+    /// Ends the current wait, if any, with `outcome`; false when there was none.
+    private func interrupt(with outcome: StreamWait) -> Bool {
+        let waiter = state.withLock { state -> CheckedContinuation<StreamWait, any Error>? in
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: outcome)
+        return waiter != nil
+    }
+
     /// A buffered message, or the end (`.some(nil)`, or the failure thrown); nil to wait.
-    private static func take(_ state: inout State, capacity: Int) throws -> Message?? {
+    private static func take(_ state: inout State) throws -> Message?? {
         if let message = state.buffer.popFirst() {
             state.fullSince = nil
             return .some(message)
@@ -149,13 +175,13 @@ final class FanOutSubscriber: Sendable {
 
     /// Ends the stream after what is buffered: normally, or with the shared subscription's failure.
     func finish(_ error: (any Error)?) {
-        let waiter = state.withLock { state -> CheckedContinuation<Message?, any Error>? in
+        let waiter = state.withLock { state -> CheckedContinuation<StreamWait, any Error>? in
             guard state.end == nil else { return nil }
             state.end = error.map { .failed($0) } ?? .finished
             defer { state.waiter = nil }
             return state.waiter
         }
-        if let error { waiter?.resume(throwing: error) } else { waiter?.resume(returning: nil) }
+        if let error { waiter?.resume(throwing: error) } else { waiter?.resume(returning: .end) }
     }
 
     /// Whether new messages would be dropped.

@@ -1,0 +1,71 @@
+import Synchronization
+
+/// What a stream's wait for its next message ended with.
+public enum StreamWait: Sendable {
+    case message(Message)
+    /// Something else needs the stream's attention (a heartbeat is due, a stop signal fired).
+    case woken
+    /// No more messages.
+    case end
+}
+
+/// Wakes a stream that waits for its next message, so that one wait serves every event of the
+/// stream (messages, heartbeats, stops) without a task per event source. A wake that comes while
+/// the stream is busy is kept for its next wait.
+public final class StreamWaker: Sendable {
+    private struct State {
+        var pending = false
+        var onWake: (@Sendable () -> Void)?
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Wakes the stream's current wait, or its next one.
+    public func wake() {
+        let action = state.withLock { state -> (@Sendable () -> Void)? in
+            guard let onWake = state.onWake else {
+                state.pending = true
+                return nil
+            }
+            state.onWake = nil
+            return onWake
+        }
+        action?()
+    }
+
+    /// For a message source that starts waiting: `onWake` runs once, at the next wake (at once
+    /// when one is pending, which then returns true and does not keep `onWake`).
+    public func arm(_ onWake: @escaping @Sendable () -> Void) -> Bool {
+        state.withLock { state in
+            if state.pending {
+                state.pending = false
+                return true
+            }
+            state.onWake = onWake
+            return false
+        }
+    }
+
+    /// The wait ended another way: forget `onWake`.
+    public func disarm() {
+        state.withLock { $0.onWake = nil }
+    }
+
+    /// Takes a pending wake.
+    public func takePending() -> Bool {
+        state.withLock { state in
+            defer { state.pending = false }
+            return state.pending
+        }
+    }
+}
+
+/// A subscription whose reader can wait for a message and be woken in the same wait
+/// (``StreamWaker``), and take messages that are ready without waiting (to write them in one go).
+public protocol WakeableMessageSource: Sendable {
+    func next(wakingOn waker: StreamWaker) async throws -> StreamWait
+    /// A message that is ready now, or nil.
+    func nextReady() throws -> Message?
+}
