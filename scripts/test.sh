@@ -31,3 +31,12 @@ echo "test: running the pure and handler tests (in parallel)"
 swift test --skip-build --skip "$live" "$@"
 echo "test: running the tests with sockets and real brokers (one at a time)"
 swift test --skip-build --no-parallel --filter "$live" "$@"
+
+# The benchmark's short mode (a few seconds per workload, every workload): CI runs it so that the
+# bench never rots. It uses the debug build just made, so its figures mean nothing; the figures
+# come from `bench/run` with a release build (bench/README.md). It fails only when a tool or a
+# server of the bench fails to run. Skipped when arguments select tests.
+if [ $# -eq 0 ] && [ "${SLUICE_TEST_BENCH:-1}" != 0 ]; then
+  echo "test: the benchmark in short mode (bench/run --short, debug build)"
+  SLUICE_BIN="$(swift build --show-bin-path)/sluice" bench/run --short
+fi

@@ -52,13 +52,17 @@ resolve_sluice() {
   SLUICE_BIN="$REPO/.build/release/sluice"
 }
 
-# The commit the Sluice binary was most likely built from: the checkout that holds it.
+# The commit the Sluice binary was most likely built from: the checkout that holds it (a binary
+# outside any checkout: unknown, with this checkout's commit for reference).
 sluice_revision() {
   local dir
   dir=$(cd "$(dirname "$SLUICE_BIN")" && pwd -P)
   while [ "$dir" != / ] && [ ! -e "$dir/.git" ]; do dir=$(dirname "$dir"); done
-  [ -e "$dir/.git" ] || dir=$REPO
-  git -C "$dir" rev-parse --short HEAD 2>/dev/null || echo '?'
+  if [ -e "$dir/.git" ]; then
+    git -C "$dir" rev-parse --short HEAD 2>/dev/null || echo '?'
+  else
+    echo "built outside a checkout; this one is at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
+  fi
 }
 
 # ---------- processes ----------
@@ -70,7 +74,13 @@ SLUICE_RESTARTS=0
 # sluice_start DEFINITIONS_DIR READY_URL: starts Sluice and waits until POST READY_URL answers 202.
 sluice_start() {
   local definitions=$1 ready_url=$2 i code
-  "$SLUICE_BIN" serve --config "$definitions" --host 127.0.0.1 --port "$SLUICE_PORT" --no-management --log-level warning \
+  # Binaries built before the management API have no --no-management (and no management listener).
+  if [ -z "${SLUICE_SERVE_FLAGS+set}" ]; then
+    SLUICE_SERVE_FLAGS=""
+    case $("$SLUICE_BIN" serve --help 2>&1 || true) in *--no-management*) SLUICE_SERVE_FLAGS=--no-management ;; esac
+  fi
+  # shellcheck disable=SC2086
+  "$SLUICE_BIN" serve --config "$definitions" --host 127.0.0.1 --port "$SLUICE_PORT" $SLUICE_SERVE_FLAGS --log-level warning \
     >>"$OUT/sluice.log" 2>&1 &
   SLUICE_PID=$!
   SLUICE_READY_URL=$ready_url
@@ -113,6 +123,49 @@ sluice_ensure() {
   fi
 }
 
+# A watchdog over the bench's Sluice during the workloads that open thousands of clients: Sluice
+# makes broker connections (Kafka: a librdkafka consumer, 5 threads) per client at QoS none, and
+# 10 000 of them would take every PID of the machine (pid_max, 32 768 on Debian) and gigabytes.
+# Past SLUICE_MAX_THREADS threads (BENCH_SLUICE_MAX_THREADS; default 6000, fewer if pid_max / 5
+# is less; 1000 Kafka clients take about 5000) or SLUICE_MAX_RSS_MB (BENCH_SLUICE_MAX_RSS_MB;
+# default half the memory) the watchdog kills that Sluice (by PID) and the workload notes it; the
+# load tool then sees its clients closed.
+SLUICE_MAX_THREADS=${BENCH_SLUICE_MAX_THREADS:-$(awk '{ t = int($1 / 5); print (t > 6000 ? 6000 : t) }' /proc/sys/kernel/pid_max)}
+SLUICE_MAX_RSS_MB=${BENCH_SLUICE_MAX_RSS_MB:-$(awk '/^MemTotal:/ { print int($2 / 2048) }' /proc/meminfo)}
+WATCHDOG_PID=""
+
+sluice_watchdog_start() {
+  local pid=$SLUICE_PID
+  rm -f "$OUT/watchdog.txt"
+  [ -n "$pid" ] || return 0
+  (
+    set +e
+    while kill -0 "$pid" 2>/dev/null; do
+      read -r threads rss < <(awk '/^Threads:/ {t = $2} /^VmRSS:/ {r = int($2 / 1024)} END {print t + 0, r + 0}' "/proc/$pid/status" 2>/dev/null)
+      if [ "${threads:-0}" -gt "$SLUICE_MAX_THREADS" ] || [ "${rss:-0}" -gt "$SLUICE_MAX_RSS_MB" ]; then
+        kill -KILL "$pid" 2>/dev/null
+        echo "$threads threads, $rss MB resident" >"$OUT/watchdog.txt"
+        break
+      fi
+      sleep 0.3
+    done
+  ) &
+  WATCHDOG_PID=$!
+}
+
+# sluice_watchdog_stop WORKLOAD: ends the watchdog; notes whether it killed Sluice.
+sluice_watchdog_stop() {
+  if [ -n "$WATCHDOG_PID" ]; then
+    kill "$WATCHDOG_PID" 2>/dev/null || true
+    wait "$WATCHDOG_PID" 2>/dev/null || true
+    WATCHDOG_PID=""
+  fi
+  if [ -s "$OUT/watchdog.txt" ]; then
+    note "$1: the bench killed Sluice at $(cat "$OUT/watchdog.txt") (limits: $SLUICE_MAX_THREADS threads, $SLUICE_MAX_RSS_MB MB; BENCH_SLUICE_MAX_THREADS, BENCH_SLUICE_MAX_RSS_MB)"
+    rm -f "$OUT/watchdog.txt"
+  fi
+}
+
 # Resident memory of a process in MB: "current/peak".
 rss_mb() {
   local pid=$1
@@ -125,8 +178,35 @@ sluice_log_lines() { wc -l <"$OUT/sluice.log"; }
 
 # ---------- tool output ----------
 
+# run_tool OUT WHAT COMMAND ARGS...: runs a load generator with its output in OUT and its errors in
+# OUT.err, stopped after TOOL_LIMIT seconds (600 unless set). A tool that fails, is stopped or
+# prints no complete output (window_s=, its last line) is noted and makes bench/run exit 1 at the
+# end, so that CI notices a bench that rotted; a missed target never does.
+run_tool() {
+  local out=$1 what=$2 status=0 limit=${TOOL_LIMIT:-600}
+  shift 2
+  timeout --kill-after=10 "$limit" "$@" >"$out" 2>"$out.err" || status=$?
+  if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+    tool_failed "$what did not finish within $limit s (stopped)"
+  elif [ "$status" != 0 ]; then
+    tool_failed "$what failed (status $status): $(tail -1 "$out.err")"
+  elif ! grep -q '^window_s=' "$out"; then
+    tool_failed "$what printed no result: $(tail -1 "$out.err")"
+  fi
+  return 0
+}
+
+tool_failed() {
+  note "$1"
+  echo "$1" >>"$OUT/failures.txt"
+}
+
 # kv FILE KEY: the value of KEY=value in a tool's output.
 kv() { sed -n "s/^$2=//p" "$1" | tail -1; }
+
+# kv_lines FILE KEY_REGEX: the KEY=value lines of these keys (nothing, and no failure, when there
+# are none: a tool that died early prints little).
+kv_lines() { grep -E "^($2)=" "$1" 2>/dev/null || true; }
 
 # ratio A B: A / B with two decimals, "-" when either is missing or B is 0.
 ratio() {
@@ -175,13 +255,17 @@ print_table() {
   fi
 }
 
-# sluice_log_note WORKLOAD LINES_BEFORE: notes what Sluice logged (warning level and up) meanwhile.
+# sluice_log_note WORKLOAD LINES_BEFORE: notes what Sluice logged (warning level and up) meanwhile,
+# and whether it died.
 sluice_log_note() {
   local now count first
+  if [ -n "$SLUICE_PID" ] && ! kill -0 "$SLUICE_PID" 2>/dev/null; then
+    note "$1: Sluice died during the workload (log: $OUT/sluice.log)"
+  fi
   now=$(sluice_log_lines)
   count=$((now - $2))
   [ "$count" -gt 0 ] || return 0
-  first=$(sed -n "$(($2 + 1))p" "$OUT/sluice.log" | cut -c1-220)
+  first=$(awk -v from="$(($2 + 1))" 'NR >= from && NF { print substr($0, 1, 220); exit }' "$OUT/sluice.log")
   note "$1: Sluice logged $count lines, first: $first"
 }
 
@@ -197,6 +281,23 @@ cpu_per_msg_us() {
 }
 
 # ---------- rows shared by the workload families ----------
+
+# loadgen_busy_note NAME WHO FILE: notes when the load generator's main (epoll) thread was busy for
+# more than 90 % of the measured window: then the client, not the server, may have set the figure.
+# A yardstick figure (shared by the families) is noted once.
+loadgen_busy_note() {
+  local busy
+  busy=$(awk -v c="$(kv "$3" cpu_loadgen_main)" -v w="$(kv "$3" window_s)" \
+    'BEGIN { if (c == "" || w == "" || w + 0 == 0) exit; if (c / w > 0.9) printf "%.0f", 100 * c / w }')
+  [ -n "$busy" ] || return 0
+  case $3 in
+    "$OUT"/yardstick/*)
+      grep -qxF "busy $3" "$OUT/yardstick/noted" 2>/dev/null && return 0
+      echo "busy $3" >>"$OUT/yardstick/noted"
+      ;;
+  esac
+  note "$1: $2: the load generator's thread was busy $busy % of the measured window (it may be the bottleneck)"
+}
 
 # publish_rows NAME SLUICE_OUT BASELINE_OUT SETTINGS: the rows and notes of a POST workload
 # (httpload through Sluice beside a native publisher that prints the same keys).
@@ -218,22 +319,28 @@ publish_rows() {
   b_us=$(cpu_per_msg_us "$(kv "$base" responses)" "$(kv "$base" cpu_broker)")
   row "" "server CPU us/msg" "$s_us" "$b_us" "$(ratio "$s_us" "$b_us")" "" "" "" "" ""
   if [ "$s_err" != 0 ]; then
-    statuses=$(grep -E '^(status_[0-9]+|connect_errors|io_errors|closed_by_server|parse_errors)=' "$sl" | grep -v '^status_202=' | grep -v '=0$' | tr '\n' ' ')
+    statuses=$(kv_lines "$sl" 'status_[0-9]+|connect_errors|io_errors|closed_by_server|parse_errors' | awk '!/^status_202=/ && !/=0$/' | tr '\n' ' ')
     note "$name: Sluice: $statuses"
   fi
   [ "$b_err" = 0 ] || note "$name: baseline: $(grep -E '^(non_expected|returned|nacked|publish_errors|disconnects)=' "$base" | tr '\n' ' ')"
+  loadgen_busy_note "$name" Sluice "$sl"
+  loadgen_busy_note "$name" baseline "$base"
 }
 
-# fanout_rows NAME SUBSCRIBERS SLUICE_OUT BASELINE_OUT SETTINGS [EXPECTED]: the rows and notes of a
-# fan-out workload (tools/fanout through Sluice beside tools/fanout against the broker). EXPECTED:
-# keys not to note (`reordered` for Kafka, whose order holds only per partition).
+# fanout_rows NAME SUBSCRIBERS SLUICE_OUT BASELINE_OUT SETTINGS [EXPECTED] [BASELINE_SERVER]: the
+# rows and notes of a fan-out workload (tools/fanout through Sluice beside tools/fanout against the
+# broker, or against nginx + nchan when BASELINE_SERVER is nginx: the key of the baseline's server
+# CPU, broker by default). EXPECTED: keys not to note (`reordered` for Kafka, whose order holds
+# only per partition).
 fanout_rows() {
-  local name=$1 subscribers=$2 sl=$3 base=$4 settings=$5 expected=${6:-}
+  local name=$1 subscribers=$2 sl=$3 base=$4 settings=$5 expected=${6:-} server=${7:-broker}
+  local base_label=baseline
+  [ "$server" = broker ] || base_label=nchan
   local s_pct b_pct
   s_pct=$(awk -v r="$(kv "$sl" delivery_ratio)" 'BEGIN { if (r == "") print "-"; else printf "%.3f", r * 100 }')
   b_pct=$(awk -v r="$(kv "$base" delivery_ratio)" 'BEGIN { if (r == "") print "-"; else printf "%.3f", r * 100 }')
   row "$name" "delivered %" "$s_pct" "$b_pct" "$(ratio "$s_pct" "$b_pct")" \
-    "$(kv "$sl" cpu_sluice)" "$(kv "$sl" cpu_broker)/$(kv "$base" cpu_broker)" "$(kv "$sl" cpu_loadgen)/$(kv "$base" cpu_loadgen)" \
+    "$(kv "$sl" cpu_sluice)" "$(kv "$sl" cpu_broker)/$(kv "$base" "cpu_$server")" "$(kv "$sl" cpu_loadgen)/$(kv "$base" cpu_loadgen)" \
     "$(rss_mb "$SLUICE_PID")" "$settings"
   row "" "deliveries/s" "$(fmt "$(kv "$sl" deliveries_per_s)" 0)" "$(fmt "$(kv "$base" deliveries_per_s)" 0)" \
     "$(ratio "$(kv "$sl" deliveries_per_s)" "$(kv "$base" deliveries_per_s)")" "" "" "" "" ""
@@ -243,13 +350,21 @@ fanout_rows() {
   done
   local s_us b_us
   s_us=$(cpu_per_msg_us "$(kv "$sl" delivered)" "$(kv "$sl" cpu_sluice)" "$(kv "$sl" cpu_broker)")
-  b_us=$(cpu_per_msg_us "$(kv "$base" delivered)" "$(kv "$base" cpu_broker)")
+  b_us=$(cpu_per_msg_us "$(kv "$base" delivered)" "$(kv "$base" "cpu_$server")")
   row "" "server CPU us/deliv" "$s_us" "$b_us" "$(ratio "$s_us" "$b_us")" "" "" "" "" ""
   local f out
   for f in "$sl" "$base"; do
     [ -s "$f" ] || continue
-    out=$(grep -E '^(ready|duplicates|reordered|stale|goaways|error_events|disconnects|bad_status|connect_errors|parse_errors|pub_errors)=' "$f" |
+    out=$(kv_lines "$f" 'ready|duplicates|reordered|stale|goaways|error_events|disconnects|bad_status|connect_errors|parse_errors|pub_errors|pub_reconnects|pub_stuck' |
       awk -F= -v n="$subscribers" -v skip="$expected" '$1 != skip && (($1 == "ready" && $2 != n) || ($1 != "ready" && $2 != 0))' | tr '\n' ' ')
-    [ -z "$out" ] || note "$name: $([ "$f" = "$sl" ] && echo Sluice || echo baseline): $out"
+    [ -n "$out" ] || continue
+    if [ "$f" = "$base" ] && [ "$server" != broker ]; then
+      # A yardstick figure is shared by the families: noted once.
+      grep -qxF "$f" "$OUT/yardstick/noted" 2>/dev/null && continue
+      echo "$f" >>"$OUT/yardstick/noted"
+    fi
+    note "$name: $([ "$f" = "$sl" ] && echo Sluice || echo "$base_label"): $out"
   done
+  loadgen_busy_note "$name" Sluice "$sl"
+  loadgen_busy_note "$name" "$base_label" "$base"
 }

@@ -94,6 +94,13 @@ static inline double self_cpu_seconds(void) {
     return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
+/* CPU seconds of the calling thread (the load generators' epoll loop). */
+static inline double thread_cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
 /* CPU seconds (utime + stime) of another process from /proc/<pid>/stat; -1 if it is gone. */
 static inline double pid_cpu_seconds(int pid) {
     char path[64], buf[4096];
@@ -117,43 +124,131 @@ static inline double pid_cpu_seconds(int pid) {
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* Processes whose CPU is reported over the measured window: "--watch name=pid" (repeatable). */
+/* A set of processes read as one: "pid" or "pid1+pid2+..." (nginx's master and workers). */
+#define MAX_PIDS 16
+typedef struct {
+    int count;
+    int pids[MAX_PIDS];
+} pidset_t;
+
+static inline void pidset_parse(pidset_t *set, const char *spec, const char *what) {
+    set->count = 0;
+    const char *p = spec;
+    while (*p) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p || pid <= 0 || set->count == MAX_PIDS || (*end && *end != '+')) die("bad pid list in %s", what);
+        set->pids[set->count++] = (int)pid;
+        p = *end ? end + 1 : end;
+    }
+    if (!set->count) die("no pid in %s", what);
+}
+
+/* CPU seconds of every process of the set; -1 if one is gone. */
+static inline double pidset_cpu_seconds(const pidset_t *set) {
+    double total = 0;
+    for (int i = 0; i < set->count; i++) {
+        double s = pid_cpu_seconds(set->pids[i]);
+        if (s < 0) return -1;
+        total += s;
+    }
+    return total;
+}
+
+/* Processes whose CPU is reported over the measured window: "--watch name=pid" or
+ * "--watch name=pid1+pid2+..." (summed), repeatable. */
 #define MAX_WATCH 8
 typedef struct {
     int count;
     char names[MAX_WATCH][32];
-    int pids[MAX_WATCH];
+    pidset_t sets[MAX_WATCH];
     double start[MAX_WATCH];
     double self_start;
+    double thread_start;
     uint64_t window_start_ns;
 } watch_t;
 
 static inline void watch_add(watch_t *w, const char *spec) {
     const char *eq = strchr(spec, '=');
-    if (!eq || w->count == MAX_WATCH || eq - spec >= 32) die("bad --watch %s (want name=pid)", spec);
+    if (!eq || w->count == MAX_WATCH || eq - spec >= 32) die("bad --watch %s (want name=pid or name=pid+pid...)", spec);
     memcpy(w->names[w->count], spec, (size_t)(eq - spec));
     w->names[w->count][eq - spec] = 0;
-    w->pids[w->count] = atoi(eq + 1);
+    pidset_parse(&w->sets[w->count], eq + 1, spec);
     w->count++;
 }
 
 static inline void watch_begin(watch_t *w) {
-    for (int i = 0; i < w->count; i++) w->start[i] = pid_cpu_seconds(w->pids[i]);
+    for (int i = 0; i < w->count; i++) w->start[i] = pidset_cpu_seconds(&w->sets[i]);
     w->self_start = self_cpu_seconds();
+    w->thread_start = thread_cpu_seconds();
     w->window_start_ns = now_ns();
 }
 
-/* Prints cpu_<name>=seconds for every watched process and cpu_loadgen for this one. */
+/* Prints cpu_<name>=seconds for every watched process (set), cpu_loadgen for this one (all
+ * threads) and cpu_loadgen_main for the calling thread (call both from the same thread): near
+ * window_s, the single-threaded client was the bottleneck. */
 static inline void watch_end(const watch_t *w) {
     for (int i = 0; i < w->count; i++) {
-        double end = pid_cpu_seconds(w->pids[i]);
+        double end = pidset_cpu_seconds(&w->sets[i]);
         if (end < 0 || w->start[i] < 0)
             printf("cpu_%s=gone\n", w->names[i]);
         else
             printf("cpu_%s=%.2f\n", w->names[i], end - w->start[i]);
     }
     printf("cpu_loadgen=%.2f\n", self_cpu_seconds() - w->self_start);
+    printf("cpu_loadgen_main=%.2f\n", thread_cpu_seconds() - w->thread_start);
     printf("window_s=%.3f\n", (now_ns() - w->window_start_ns) / 1e9);
+}
+
+/* The value in kB of a "Name:   123 kB" line of a /proc file; -1 if absent or unreadable. */
+static inline long proc_kb(const char *path, const char *name) {
+    char buf[8192];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    size_t len = strlen(name);
+    for (char *line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+        if (!strncmp(line, name, len) && line[len] == ':') return atol(line + len + 1);
+    return -1;
+}
+
+/* Memory of watched servers: "--mem name=rss:pid" (VmRSS of one process) or
+ * "--mem name=pss:pid1+pid2+..." (the sum of Pss from /proc/<pid>/smaps_rollup: pages that the
+ * processes share, such as nginx's shared memory, count once in all), repeatable. */
+typedef struct {
+    int count;
+    char names[MAX_WATCH][32];
+    int pss[MAX_WATCH];
+    pidset_t sets[MAX_WATCH];
+} memwatch_t;
+
+static inline void mem_add(memwatch_t *m, const char *spec) {
+    const char *eq = strchr(spec, '=');
+    if (!eq || m->count == MAX_WATCH || eq - spec >= 32) die("bad --mem %s (want name=rss:pid or name=pss:pid+pid...)", spec);
+    memcpy(m->names[m->count], spec, (size_t)(eq - spec));
+    m->names[m->count][eq - spec] = 0;
+    const char *kind = eq + 1;
+    if (!strncmp(kind, "rss:", 4)) m->pss[m->count] = 0;
+    else if (!strncmp(kind, "pss:", 4)) m->pss[m->count] = 1;
+    else die("bad --mem %s (want rss: or pss:)", spec);
+    pidset_parse(&m->sets[m->count], kind + 4, spec);
+    m->count++;
+}
+
+/* kB of the i-th watched server now; -1 if a process is gone. */
+static inline long mem_kb(const memwatch_t *m, int i) {
+    long total = 0;
+    for (int k = 0; k < m->sets[i].count; k++) {
+        char path[64];
+        snprintf(path, sizeof path, m->pss[i] ? "/proc/%d/smaps_rollup" : "/proc/%d/status", m->sets[i].pids[k]);
+        long kb = proc_kb(path, m->pss[i] ? "Pss" : "VmRSS");
+        if (kb < 0) return -1;
+        total += kb;
+    }
+    return total;
 }
 
 static inline void raise_fd_limit(void) {

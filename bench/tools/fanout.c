@@ -1,8 +1,15 @@
-/* fanout: N subscribers of one MQTT topic, AMQP exchange or Kafka topic, fed by one publisher at a
- * fixed rate.
+/* fanout: N subscribers of one MQTT topic, AMQP exchange, Kafka topic or nchan channel, fed by one
+ * publisher at a fixed rate.
  *
  *   --mode sse   N Server-Sent-Events clients of a Sluice API (GET with Accept: text/event-stream,
  *                each with its own X-Sluice-Client-Identifier), raw sockets on one epoll thread.
+ *                Also nchan's EventSource subscribers (`--path /sub/<channel>`; the `id:` lines
+ *                nchan adds are ignored).
+ *   --mode ws    N WebSocket clients (RFC 6455: Sec-WebSocket-Key checked against the server's
+ *                Sec-WebSocket-Accept; text or binary frames, 7/16/64-bit lengths, fragmented
+ *                messages joined; pings answered with a masked pong; a close frame is answered
+ *                and counted as a disconnect), each with its own X-Sluice-Client-Identifier, raw
+ *                sockets on one epoll thread: Sluice's websocket entrypoint or nchan's subscriber.
  *   --mode mqtt  N libmosquitto (MQTT 5) subscribers of the broker itself, on one epoll thread:
  *                the native baseline for MQTT.
  *   --mode amqp  N rabbitmq-c (AMQP 0-9-1) consumers of the broker itself, each with its own
@@ -22,24 +29,47 @@
  *
  * A publisher thread publishes to the broker directly: `--pub mqtt` (libmosquitto, MQTT 5, QoS
  * --pub-qos), `--pub amqp` (rabbitmq-c, publisher confirms, to the exchange with the routing
- * key; the default in amqp mode) or `--pub kafka` (a librdkafka producer to the topic --topic at
- * --brokers, acks=all, linger.ms=0, then --pub-settings; the default in kafka mode). Kafka needs
+ * key; the default in amqp mode), `--pub kafka` (a librdkafka producer to the topic --topic at
+ * --brokers, acks=all, linger.ms=0, then --pub-settings; the default in kafka mode) or `--pub http`
+ * (HTTP/1.1 POSTs of the payload to --pub-url, e.g. nchan's http://127.0.0.1:18980/pub/bench, on
+ * one keep-alive connection, written when due without waiting for the previous response
+ * (pipelined), so that the rate holds; 2xx responses count as acknowledged). Kafka needs
  * a librdkafka >= 2.2 at run time (see kafka.h). It first sends probe messages every 100 ms until every
  * subscriber has received one (so every subscription is live), then `rate` messages per second
  * for `duration` seconds, each carrying its send time
  * (CLOCK_MONOTONIC, same process). Subscribers count deliveries and publish-to-receive latency.
  * The run ends when every subscriber has every message or `drain` seconds after the last publish.
+ * SSE and WebSocket clients connect at most --connect-batch (200) at a time (each waits for its
+ * response headers before the next connects), so that the server's listen backlog never
+ * overflows with 10 000 of them; --ready-timeout (default 60 s + 10 ms per subscriber) bounds the
+ * connecting and the probing together.
+ *
+ * Two memory modes (SSE only, with --mem name=rss:pid or name=pss:pid+pid... to sample the
+ * server; see common.h):
+ *   --idle 1     no publisher: N clients connect and wait for their response headers and a first
+ *                body line (Sluice's `retry:`, nchan's `: hi` comment); the server's memory is read
+ *                before the first connects and --settle seconds (2) after the last is ready, and
+ *                the difference divided by the ready clients (mem_<name>_per_conn_bytes; "-"
+ *                when fewer than 90 % of the clients are ready and open then).
+ *   --slow 1     the clients (socket receive buffer --rcvbuf bytes, 4096) read normally until
+ *                every one has a probe, then while the publisher runs they read only --slow-bps
+ *                bytes per second each (300: 30 bytes every 100 ms); the server's memory is read
+ *                every second (start, max, end of the publishing; mem_<name>_*_kb); then they read
+ *                at full speed for the drain time, so that a stream the server closed is seen
+ *                (disconnects).
  * Output: key=value lines.
  *
- *   fanout --mode sse|mqtt|amqp|kafka --subscribers N --rate R --duration S [--size BYTES]
- *          [--host H --port P --path /x]            (Sluice, sse mode)
+ *   fanout --mode sse|ws|mqtt|amqp|kafka --subscribers N --rate R --duration S [--size BYTES]
+ *          [--host H --port P --path /x] [--connect-batch 200]   (sse and ws modes)
+ *          [--idle 1 [--settle S] | --slow 1 [--slow-bps B] [--rcvbuf B]] [--mem name=rss:pid]...
+ *          [--pub http --pub-url http://H:P/path]
  *          [--broker-host H] --broker-port P [--topic T] [--pub-qos 1] [--sub-qos 1] [--share 1]
  *          [--pub mqtt|amqp|kafka] [--user U --password W --vhost V] [--exchange X --exchange-type T]
  *          [--routing-key K] [--prefetch 100]  (AMQP)
  *          [--brokers H:P] [--pub-settings k=v,..] [--sub-settings k=v,..] [--kafka-assign 1]
  *          (Kafka; --brokers defaults to broker-host:broker-port; --kafka-assign 1: each consumer
  *          assign()s every partition at its end instead of joining a group, and commits nothing)
- *          [--ready-timeout S] [--drain S] [--watch name=pid]...
+ *          [--ready-timeout S] [--drain S] [--watch name=pid[+pid...]]...
  */
 #include "common.h"
 #include "amqp.h"
@@ -58,9 +88,10 @@
 #include <sys/socket.h>
 
 /* ---------- settings ---------- */
-enum { MODE_SSE, MODE_MQTT, MODE_AMQP, MODE_KAFKA };
+enum { MODE_SSE, MODE_MQTT, MODE_AMQP, MODE_KAFKA, MODE_WS };
 static int mode = MODE_SSE;
-enum { PUB_MQTT, PUB_AMQP, PUB_KAFKA };
+#define HTTP_MODE (mode == MODE_SSE || mode == MODE_WS) /* raw-socket clients of an HTTP server */
+enum { PUB_MQTT, PUB_AMQP, PUB_KAFKA, PUB_HTTP };
 static int pub = -1; /* the publisher's protocol (default: that of the mode; MQTT for sse) */
 static const char *kafka_brokers, *pub_settings = "", *sub_settings = "";
 static int kafka_assign;    /* --kafka-assign 1: assign() every partition at its end, no group */
@@ -68,20 +99,31 @@ static int kafka_partitions; /* the topic's partitions (from the publisher's met
 static amqp_target_t amqp_target = AMQP_TARGET_DEFAULTS;
 static int prefetch = 100;
 static int subscribers = 100;
-static double rate = 1000, duration = 10, ready_timeout = 60, drain = 5;
+static double rate = 1000, duration = 10, ready_timeout = -1, drain = 5;
 static int size = 100;
 static const char *host = "127.0.0.1", *path = "/";
 static int port = 0;
 static const char *broker_host = "127.0.0.1", *topic = "bench/t";
 static int broker_port = 0, pub_qos = 1, sub_qos = 1, share = 1;
 static unsigned run_id;
+static const char *pub_url;           /* --pub http: where to POST */
+static char pub_host[256], pub_path[512];
+static int pub_port;
+static int connect_batch = 200;       /* SSE / WebSocket handshakes in flight at most */
+static int idle_mode, slow_mode;      /* the memory modes */
+static double settle = 2;             /* idle: seconds between the last ready client and the reading */
+static int slow_bps = 300, rcvbuf = 4096;
+static memwatch_t mem;
 
 /* ---------- results ---------- */
 static hist_t hist;
 static uint64_t delivered, duplicates, reordered, stale, probes_seen, heartbeats, goaways, error_events;
 static uint64_t total_messages; /* rate x duration: the sequence numbers of the run are below */
 static uint64_t disconnects, bad_status, connect_errors, parse_errors;
+static uint64_t ws_messages, ws_pings, ws_close_frames, pub_reconnects;
 static int ready_count;
+static int handshaking;  /* SSE / WebSocket clients connected or connecting, without response headers yet */
+static int body_ready;   /* SSE clients with response headers and a first body line (idle mode) */
 static uint64_t last_delivery_ns;
 
 typedef struct {
@@ -91,9 +133,15 @@ typedef struct {
     long long last_seq;
     uint8_t *seen; /* a bit per sequence number: duplicates are told from reordered messages */
     uint64_t delivered;
-    /* sse */
+    /* sse and ws */
     int fd;
-    int state; /* 0 connecting, 1 headers, 2 body */
+    int state; /* 0 connecting, 1 headers, 2 body (sse) or frames (ws) */
+    int body_seen;  /* a first body line (sse) */
+    int paused;     /* slow mode: out of epoll, read on a timer */
+    char ws_accept[32]; /* the Sec-WebSocket-Accept the server must send */
+    int ws_in_message;  /* a fragmented message is being received (in data) */
+    char *wbuf;         /* ws: bytes not yet parsed into frames */
+    size_t wbuf_len, wbuf_cap;
     int chunked;
     int chunk_state; /* 0 size line, 1 data, 2 CRLF after data, 3 ended */
     uint64_t chunk_left;
@@ -159,12 +207,136 @@ typedef struct {
     amqp_connection_state_t amqp;
     uint64_t amqp_confirmed; /* highest delivery tag confirmed */
     rd_kafka_t *rk;
+    /* http */
+    int fd;
+    char head[512];   /* the request line and headers of every POST */
+    int head_len;
+    char *out;        /* requests not yet written */
+    size_t out_off, out_len, out_cap;
+    char *in;         /* responses not yet parsed */
+    size_t in_len, in_cap;
+    uint64_t in_flight; /* requests without a response yet */
 } pub_conn_t;
+
+/* ---------- HTTP publisher (nchan) ---------- */
+
+/* Splits --pub-url http://host:port/path. */
+static void parse_pub_url(const char *url) {
+    if (strncmp(url, "http://", 7)) die("bad --pub-url %s (want http://host:port/path)", url);
+    const char *h = url + 7, *slash = strchr(h, '/'), *colon = strchr(h, ':');
+    if (!slash) slash = h + strlen(h);
+    size_t host_len = (size_t)((colon && colon < slash ? colon : slash) - h);
+    if (!host_len || host_len >= sizeof pub_host) die("bad --pub-url %s", url);
+    memcpy(pub_host, h, host_len);
+    pub_host[host_len] = 0;
+    pub_port = colon && colon < slash ? atoi(colon + 1) : 80;
+    snprintf(pub_path, sizeof pub_path, "%s", *slash ? slash : "/");
+}
+
+static void http_pub_open(pub_conn_t *p) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)pub_port)};
+    if (inet_pton(AF_INET, pub_host, &a.sin_addr) != 1) die("publisher: bad host %s", pub_host);
+    p->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (p->fd < 0) die("publisher: socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(p->fd, (struct sockaddr *)&a, sizeof a) < 0) die("publisher: connect %s:%d: %s", pub_host, pub_port, strerror(errno));
+    fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK);
+    p->out_off = p->out_len = p->in_len = 0;
+    p->in_flight = 0;
+}
+
+/* The connection failed: what was in flight is lost (counted as errors); connect again. */
+static void http_pub_reset(pub_conn_t *p, const char *why) {
+    static int shown;
+    if (shown++ < 5) fprintf(stderr, "fanout: publisher: %s; reconnecting\n", why);
+    atomic_fetch_add(&pub_errors, p->in_flight);
+    close(p->fd);
+    pub_reconnects++;
+    http_pub_open(p);
+}
+
+static void http_pub_flush(pub_conn_t *p) {
+    while (p->out_off < p->out_len) {
+        ssize_t n = write(p->fd, p->out + p->out_off, p->out_len - p->out_off);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) return;
+            http_pub_reset(p, strerror(errno));
+            return;
+        }
+        p->out_off += (size_t)n;
+    }
+    p->out_off = p->out_len = 0;
+}
+
+/* Counts the complete responses at the start of the buffer (2xx acknowledged, else an error). */
+static void http_pub_parse(pub_conn_t *p) {
+    size_t pos = 0;
+    for (;;) {
+        char *start = p->in + pos;
+        size_t avail = p->in_len - pos;
+        char *end = memmem(start, avail, "\r\n\r\n", 4);
+        if (!end) break;
+        size_t head = (size_t)(end - start) + 4, body = 0;
+        if (avail < 12 || memcmp(start, "HTTP/1.", 7)) {
+            http_pub_reset(p, "malformed response");
+            return;
+        }
+        int status = atoi(start + 9);
+        for (char *line = memchr(start, '\n', head); line && line < end; line = memchr(line + 1, '\n', (size_t)(end - line)))
+            if (!strncasecmp(line + 1, "content-length:", 15)) body = strtoul(line + 16, NULL, 10);
+        if (avail < head + body) break;
+        atomic_fetch_add(status >= 200 && status < 300 ? &pub_acks : &pub_errors, 1);
+        if (p->in_flight) p->in_flight--;
+        pos += head + body;
+    }
+    memmove(p->in, p->in + pos, p->in_len - pos);
+    p->in_len -= pos;
+}
+
+static void http_pub_read(pub_conn_t *p) {
+    for (;;) {
+        if (p->in_cap - p->in_len < 4096) {
+            p->in_cap = p->in_cap ? p->in_cap * 2 : 65536;
+            p->in = realloc(p->in, p->in_cap);
+        }
+        ssize_t n = read(p->fd, p->in + p->in_len, p->in_cap - p->in_len);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            http_pub_reset(p, n == 0 ? "the server closed the connection" : strerror(errno));
+            return;
+        }
+        if (n < 0) return;
+        p->in_len += (size_t)n;
+        http_pub_parse(p);
+    }
+}
+
+static int http_pub_send(pub_conn_t *p, const char *payload) {
+    size_t need = p->out_len + (size_t)p->head_len + (size_t)size;
+    if (need > p->out_cap) {
+        p->out_cap = need * 2;
+        p->out = realloc(p->out, p->out_cap);
+    }
+    memcpy(p->out + p->out_len, p->head, (size_t)p->head_len);
+    memcpy(p->out + p->out_len + p->head_len, payload, (size_t)size);
+    p->out_len = need;
+    p->in_flight++;
+    http_pub_flush(p);
+    return 1;
+}
 
 static amqp_basic_properties_t amqp_props = {._flags = AMQP_BASIC_DELIVERY_MODE_FLAG, .delivery_mode = 1};
 
 static void pub_connect(pub_conn_t *p) {
     p->last_misc = now_ns();
+    if (pub == PUB_HTTP) {
+        p->head_len = snprintf(p->head, sizeof p->head,
+                               "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n",
+                               pub_path, pub_host, pub_port, size);
+        http_pub_open(p);
+        atomic_store(&publisher_ready, 1);
+        return;
+    }
     if (pub == PUB_KAFKA) {
         char settings[1024];
         snprintf(settings, sizeof settings, "acks=all,linger.ms=0%s%s", *pub_settings ? "," : "", pub_settings);
@@ -200,6 +372,7 @@ static void pub_connect(pub_conn_t *p) {
 
 /* Sends one message; 1 if it went out. */
 static int pub_send(pub_conn_t *p, char *payload) {
+    if (pub == PUB_HTTP) return http_pub_send(p, payload);
     if (pub == PUB_KAFKA)
         return rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(payload, (size_t)size),
                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -214,6 +387,13 @@ static int pub_send(pub_conn_t *p, char *payload) {
 /* Network I/O (acknowledgements in, pending writes out) for at most `wait` nanoseconds. */
 static void pub_io(pub_conn_t *p, uint64_t wait) {
     struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)wait};
+    if (pub == PUB_HTTP) {
+        struct pollfd pfd = {.fd = p->fd, .events = POLLIN | (p->out_len > p->out_off ? POLLOUT : 0)};
+        if (ppoll(&pfd, 1, &ts, NULL) <= 0) return;
+        if (pfd.revents & POLLOUT) http_pub_flush(p);
+        if (pfd.revents & (POLLIN | POLLERR | POLLHUP)) http_pub_read(p);
+        return;
+    }
     if (pub == PUB_KAFKA) {
         /* Delivery reports; rd_kafka_poll waits in whole milliseconds, the rest is slept. */
         rd_kafka_poll(p->rk, (int)(wait / 1000000));
@@ -258,6 +438,13 @@ static void pub_io(pub_conn_t *p, uint64_t wait) {
 }
 
 static void pub_close(pub_conn_t *p) {
+    if (pub == PUB_HTTP) {
+        /* Waits up to 2 s for the responses still due. */
+        uint64_t until = now_ns() + 2000000000ull;
+        while ((p->in_flight || p->out_len > p->out_off) && now_ns() < until) pub_io(p, 10000000ull);
+        close(p->fd);
+        return;
+    }
     if (pub == PUB_KAFKA) {
         rd_kafka_flush(p->rk, 5000);
         rd_kafka_destroy(p->rk);
@@ -327,16 +514,29 @@ static void *publisher(void *arg) {
 }
 
 /* ---------- deliveries ---------- */
+/* Reads an unsigned number in base 10 or 16 followed by a space; 0 if there is none. */
+static int scan_number(const char **p, const char *end, int base, unsigned long long *out) {
+    const char *q = *p;
+    unsigned long long v = 0;
+    int digits = 0;
+    for (; q < end && *q != ' '; q++, digits++) {
+        int d = *q >= '0' && *q <= '9' ? *q - '0' : base == 16 && *q >= 'a' && *q <= 'f' ? *q - 'a' + 10 : -1;
+        if (d < 0 || digits > 20) return 0;
+        v = v * (unsigned)base + (unsigned)d;
+    }
+    if (!digits || q == end) return 0;
+    *out = v;
+    *p = q + 1;
+    return 1;
+}
+
+/* A payload: "P <run> <seq> " (probe) or "M <run> <seq> <send time ns> " then padding. */
 static void on_payload(sub_t *s, const char *data, size_t len, uint64_t now) {
     if (len < 12) return;
-    char buf[96];
-    size_t n = len < sizeof buf - 1 ? len : sizeof buf - 1;
-    memcpy(buf, data, n);
-    buf[n] = 0;
-    unsigned run = 0;
-    unsigned long long seq = 0, t = 0;
-    if (buf[0] == 'P') {
-        if (sscanf(buf, "P %x %llu", &run, &seq) == 2 && run == run_id) {
+    const char *p = data + 2, *end = data + (len < 96 ? len : 96);
+    unsigned long long run = 0, seq = 0, t = 0;
+    if (data[0] == 'P' && data[1] == ' ') {
+        if (scan_number(&p, end, 16, &run) && scan_number(&p, end, 10, &seq) && run == run_id) {
             probes_seen++;
             if (!s->ready) {
                 s->ready = 1;
@@ -347,7 +547,8 @@ static void on_payload(sub_t *s, const char *data, size_t len, uint64_t now) {
         }
         return;
     }
-    if (buf[0] != 'M' || sscanf(buf, "M %x %llu %llu", &run, &seq, &t) != 3 || run != run_id) {
+    if (data[0] != 'M' || data[1] != ' ' || !scan_number(&p, end, 16, &run) || !scan_number(&p, end, 10, &seq) ||
+        !scan_number(&p, end, 10, &t) || run != run_id) {
         stale++;
         return;
     }
@@ -371,7 +572,7 @@ static void on_payload(sub_t *s, const char *data, size_t len, uint64_t now) {
     hist_add(&hist, now > t ? (now - t) / 1000 : 0);
 }
 
-/* ---------- SSE client ---------- */
+/* ---------- SSE and WebSocket clients ---------- */
 static struct sockaddr_in sluice_addr;
 
 static void grow(char **buf, size_t *cap, size_t need) {
@@ -385,11 +586,38 @@ static void grow(char **buf, size_t *cap, size_t need) {
 static void sse_close(sub_t *s) {
     if (s->closed) return;
     s->closed = 1;
-    epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    if (s->state < 2) handshaking--;
+    if (!s->paused) epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, NULL);
     close(s->fd);
 }
 
+/* A header's value in a response head (case-insensitive name), or 0. */
+static int head_value(const char *head, size_t len, const char *name, char *out, size_t out_size) {
+    size_t name_len = strlen(name);
+    const char *p = head, *end = head + len;
+    while (p < end) {
+        const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+        if (!eol) eol = end;
+        if ((size_t)(eol - p) > name_len && !strncasecmp(p, name, name_len) && p[name_len] == ':') {
+            const char *v = p + name_len + 1;
+            while (v < eol && (*v == ' ' || *v == '\t')) v++;
+            size_t n = (size_t)(eol - v);
+            while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+            if (n >= out_size) n = out_size - 1;
+            memcpy(out, v, n);
+            out[n] = 0;
+            return 1;
+        }
+        p = eol + 2;
+    }
+    return 0;
+}
+
 static void sse_line(sub_t *s, char *line, size_t len, uint64_t now) {
+    if (!s->body_seen) {
+        s->body_seen = 1;
+        body_ready++;
+    }
     if (len && line[len - 1] == '\r') len--;
     if (len == 0) { /* end of an event */
         if (s->has_data) {
@@ -422,6 +650,7 @@ static void sse_line(sub_t *s, char *line, size_t len, uint64_t now) {
         memcpy(s->event, value, n);
         s->event[n] = 0;
     }
+    /* id: (nchan sends one before each data:) and retry: are not needed */
 }
 
 /* Decoded body bytes: split into lines (kept across reads). */
@@ -461,6 +690,11 @@ static void sse_body(sub_t *s, const char *p, size_t len, uint64_t now) {
             if (c == '\n') {
                 s->chunk_state = s->chunk_left ? 1 : 3;
                 s->chunk_ext = 0;
+                if (s->chunk_state == 3) { /* the last chunk: the server ended the stream */
+                    disconnects++;
+                    sse_close(s);
+                    return;
+                }
             } else if (c == ';') {
                 s->chunk_ext = 1;
             } else if (!s->chunk_ext && c != '\r') {
@@ -489,16 +723,241 @@ static void sse_body(sub_t *s, const char *p, size_t len, uint64_t now) {
     }
 }
 
+/* --- WebSocket (RFC 6455) --- */
+
+/* SHA-1 (FIPS 180-4), for Sec-WebSocket-Accept only. */
+static uint32_t rol32(uint32_t v, int n) { return v << n | v >> (32 - n); }
+
+static void sha1(const uint8_t *msg, size_t len, uint8_t out[20]) {
+    uint32_t h[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+    size_t total = ((len + 8) / 64 + 1) * 64; /* the message, 0x80, zeros, the 64-bit length */
+    uint8_t *m = calloc(total, 1);
+    memcpy(m, msg, len);
+    m[len] = 0x80;
+    uint64_t bits = (uint64_t)len * 8;
+    for (int i = 0; i < 8; i++) m[total - 1 - i] = (uint8_t)(bits >> (8 * i));
+    for (size_t off = 0; off < total; off += 64) {
+        uint32_t w[80];
+        for (int i = 0; i < 16; i++)
+            w[i] = (uint32_t)m[off + 4 * i] << 24 | (uint32_t)m[off + 4 * i + 1] << 16 | (uint32_t)m[off + 4 * i + 2] << 8 | m[off + 4 * i + 3];
+        for (int i = 16; i < 80; i++) w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+        uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+        for (int i = 0; i < 80; i++) {
+            uint32_t f, k;
+            if (i < 20) f = (b & c) | (~b & d), k = 0x5A827999u;
+            else if (i < 40) f = b ^ c ^ d, k = 0x6ED9EBA1u;
+            else if (i < 60) f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDCu;
+            else f = b ^ c ^ d, k = 0xCA62C1D6u;
+            uint32_t t = rol32(a, 5) + f + e + k + w[i];
+            e = d;
+            d = c;
+            c = rol32(b, 30);
+            b = a;
+            a = t;
+        }
+        h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+    }
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 4; j++) out[4 * i + j] = (uint8_t)(h[i] >> (24 - 8 * j));
+    free(m);
+}
+
+static void base64(const uint8_t *in, size_t len, char *out) {
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < len ? in[i + 2] : 0);
+        out[o++] = t[v >> 18 & 63];
+        out[o++] = t[v >> 12 & 63];
+        out[o++] = i + 1 < len ? t[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < len ? t[v & 63] : '=';
+    }
+    out[o] = 0;
+}
+
+static uint64_t rng_state;
+static uint32_t rng32(void) { /* xorshift64*, seeded from the run id */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+/* A fresh Sec-WebSocket-Key into `key`; the Accept the server must answer into s->ws_accept. */
+static void ws_make_key(sub_t *s, char key[32]) {
+    uint8_t raw[16], digest[20];
+    for (int i = 0; i < 16; i += 4) {
+        uint32_t r = rng32();
+        memcpy(raw + i, &r, 4);
+    }
+    base64(raw, 16, key);
+    char joined[96];
+    int n = snprintf(joined, sizeof joined, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
+    sha1((const uint8_t *)joined, (size_t)n, digest);
+    base64(digest, 20, s->ws_accept);
+}
+
+/* Sends a masked control frame (pong, close) of at most 125 bytes; best effort. */
+static void ws_send_control(sub_t *s, int opcode, const uint8_t *payload, size_t len) {
+    uint8_t frame[2 + 4 + 125];
+    if (len > 125) len = 125;
+    uint32_t mask = rng32();
+    frame[0] = (uint8_t)(0x80 | opcode);
+    frame[1] = (uint8_t)(0x80 | len);
+    memcpy(frame + 2, &mask, 4);
+    for (size_t i = 0; i < len; i++) frame[6 + i] = payload[i] ^ frame[2 + (i & 3)];
+    if (write(s->fd, frame, 6 + len) != (ssize_t)(6 + len)) error_events++;
+}
+
+static void ws_frame(sub_t *s, int fin, int opcode, uint8_t *payload, size_t len, uint64_t now) {
+    if (!s->body_seen) {
+        s->body_seen = 1;
+        body_ready++;
+    }
+    if (opcode >= 8) { /* control frames: never fragmented, at most 125 bytes, may come between fragments */
+        if (!fin || len > 125) {
+            parse_errors++;
+            sse_close(s);
+        } else if (opcode == 9) {
+            ws_pings++;
+            ws_send_control(s, 10, payload, len);
+        } else if (opcode == 8) {
+            ws_close_frames++;
+            ws_send_control(s, 8, payload, len >= 2 ? 2 : 0); /* echo the status code */
+            disconnects++;
+            sse_close(s);
+        } else if (opcode != 10) {
+            parse_errors++;
+            sse_close(s);
+        }
+        return;
+    }
+    if (opcode == 1 || opcode == 2) {
+        if (s->ws_in_message) { /* a new message before the previous one's last fragment */
+            parse_errors++;
+            sse_close(s);
+            return;
+        }
+        if (fin) { /* the usual case: a whole message in one frame */
+            ws_messages++;
+            on_payload(s, (const char *)payload, len, now);
+            return;
+        }
+        s->ws_in_message = 1;
+        s->data_len = 0;
+    } else if (opcode != 0 || !s->ws_in_message) {
+        parse_errors++;
+        sse_close(s);
+        return;
+    }
+    grow(&s->data, &s->data_cap, s->data_len + len + 1);
+    memcpy(s->data + s->data_len, payload, len);
+    s->data_len += len;
+    if (fin) {
+        s->ws_in_message = 0;
+        ws_messages++;
+        on_payload(s, s->data, s->data_len, now);
+        s->data_len = 0;
+    }
+}
+
+#define WS_MAX_FRAME (16u << 20)
+
+/* Bytes after the handshake: parsed into frames (kept across reads). */
+static void ws_feed(sub_t *s, const char *p, size_t len, uint64_t now) {
+    grow(&s->wbuf, &s->wbuf_cap, s->wbuf_len + len);
+    memcpy(s->wbuf + s->wbuf_len, p, len);
+    s->wbuf_len += len;
+    size_t pos = 0;
+    while (!s->closed) {
+        size_t avail = s->wbuf_len - pos;
+        uint8_t *f = (uint8_t *)s->wbuf + pos;
+        if (avail < 2) break;
+        int fin = f[0] & 0x80, opcode = f[0] & 0x0f, masked = f[1] & 0x80;
+        uint64_t plen = f[1] & 0x7f;
+        size_t hdr = 2;
+        if (plen == 126) {
+            if (avail < 4) break;
+            plen = (uint64_t)f[2] << 8 | f[3];
+            hdr = 4;
+        } else if (plen == 127) {
+            if (avail < 10) break;
+            plen = 0;
+            for (int i = 0; i < 8; i++) plen = plen << 8 | f[2 + i];
+            hdr = 10;
+        }
+        if (masked) hdr += 4; /* servers do not mask, but a masked frame is still readable */
+        if (plen > WS_MAX_FRAME) {
+            parse_errors++;
+            sse_close(s);
+            return;
+        }
+        if (avail < hdr + plen) break;
+        uint8_t *payload = f + hdr;
+        if (masked)
+            for (uint64_t i = 0; i < plen; i++) payload[i] ^= f[hdr - 4 + (i & 3)];
+        ws_frame(s, fin, opcode, payload, (size_t)plen, now);
+        pos += hdr + (size_t)plen;
+    }
+    if (s->closed) return;
+    memmove(s->wbuf, s->wbuf + pos, s->wbuf_len - pos);
+    s->wbuf_len -= pos;
+}
+
 static void sse_open(sub_t *s) {
     s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->fd < 0) die("socket: %s", strerror(errno));
+    if (slow_mode) /* before connect, so that the window offered matches */
+        setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    handshaking++;
     int rc = connect(s->fd, (struct sockaddr *)&sluice_addr, sizeof sluice_addr);
-    if (rc < 0 && errno != EINPROGRESS) die("connect: %s", strerror(errno));
+    if (rc < 0 && errno != EINPROGRESS) {
+        connect_errors++;
+        s->paused = 1; /* not in epoll */
+        sse_close(s);
+        return;
+    }
     struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = s};
     epoll_ctl(epfd, EPOLL_CTL_ADD, s->fd, &ev);
 }
 
 static char recvbuf[1 << 18];
+
+/* Bytes read from a client's socket: the response head, then the body (SSE) or frames (ws). */
+static void sse_data(sub_t *s, const char *p, size_t len, uint64_t now) {
+    if (s->state == 2) {
+        if (mode == MODE_WS) ws_feed(s, p, len, now);
+        else sse_body(s, p, len, now);
+        return;
+    }
+    grow(&s->head, &s->head_cap, s->head_len + len + 1);
+    memcpy(s->head + s->head_len, p, len);
+    s->head_len += len;
+    s->head[s->head_len] = 0;
+    char *end = strstr(s->head, "\r\n\r\n");
+    if (!end) return;
+    size_t head = (size_t)(end - s->head) + 4;
+    int want = mode == MODE_WS ? 101 : 200;
+    char value[128];
+    int ok = s->head_len >= 12 && atoi(s->head + 9) == want;
+    if (ok && mode == MODE_WS)
+        ok = head_value(s->head, head, "sec-websocket-accept", value, sizeof value) && !strcmp(value, s->ws_accept);
+    if (!ok) {
+        bad_status++;
+        if (bad_status <= 5)
+            fprintf(stderr, "fanout: subscriber %d got: %.*s\n", s->index, (int)(head > 300 ? 300 : head), s->head);
+        sse_close(s);
+        return;
+    }
+    s->chunked = mode == MODE_SSE && head_value(s->head, head, "transfer-encoding", value, sizeof value) && strcasestr(value, "chunked");
+    s->state = 2;
+    handshaking--;
+    size_t rest = s->head_len - head;
+    if (rest) sse_data(s, s->head + head, rest, now);
+    free(s->head);
+    s->head = NULL;
+    s->head_len = s->head_cap = 0;
+}
 
 static void sse_event(sub_t *s, uint32_t events) {
     if (s->state == 0) {
@@ -510,11 +969,22 @@ static void sse_event(sub_t *s, uint32_t events) {
             sse_close(s);
             return;
         }
-        char req[512];
-        int n = snprintf(req, sizeof req,
+        char req[768];
+        int n;
+        if (mode == MODE_WS) {
+            char key[32];
+            ws_make_key(s, key);
+            n = snprintf(req, sizeof req,
+                         "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                         "X-Sluice-Client-Identifier: sub-%08x-%d\r\n\r\n",
+                         path, host, port, key, run_id, s->index);
+        } else {
+            n = snprintf(req, sizeof req,
                          "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
                          "X-Sluice-Client-Identifier: sub-%08x-%d\r\n\r\n",
                          path, host, port, run_id, s->index);
+        }
         if (write(s->fd, req, (size_t)n) != n) {
             connect_errors++;
             sse_close(s);
@@ -539,34 +1009,36 @@ static void sse_event(sub_t *s, uint32_t events) {
             sse_close(s);
             return;
         }
-        uint64_t now = now_ns();
-        const char *p = recvbuf;
-        size_t len = (size_t)n;
-        if (s->state == 1) {
-            grow(&s->head, &s->head_cap, s->head_len + len + 1);
-            memcpy(s->head + s->head_len, p, len);
-            s->head_len += len;
-            s->head[s->head_len] = 0;
-            char *end = strstr(s->head, "\r\n\r\n");
-            if (!end) continue;
-            size_t head = (size_t)(end - s->head) + 4;
-            if (s->head_len < 12 || atoi(s->head + 9) != 200) {
-                bad_status++;
-                fprintf(stderr, "fanout: subscriber %d got: %.*s\n", s->index, (int)(head > 200 ? 200 : head), s->head);
-                sse_close(s);
-                return;
-            }
-            end[2] = 0;
-            for (char *q = s->head; *q; q++) *q = (char)((*q >= 'A' && *q <= 'Z') ? *q + 32 : *q);
-            s->chunked = strstr(s->head, "transfer-encoding: chunked") != NULL;
-            s->state = 2;
-            size_t rest = s->head_len - head;
-            if (rest) sse_body(s, s->head + head, rest, now);
-            continue;
-        }
-        sse_body(s, p, len, now);
+        sse_data(s, recvbuf, (size_t)n, now_ns());
         if ((size_t)n < sizeof recvbuf) return;
     }
+}
+
+/* Slow mode: takes the client out of epoll; slow_read then reads a little at a time. */
+static void slow_pause(sub_t *s) {
+    if (s->closed || s->paused) return;
+    epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    s->paused = 1;
+}
+
+static void slow_resume(sub_t *s) {
+    if (s->closed || !s->paused) return;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, s->fd, &ev);
+    s->paused = 0;
+}
+
+/* Reads at most `budget` bytes from a paused client. */
+static void slow_read(sub_t *s, size_t budget) {
+    if (s->closed || !s->paused || s->state < 2) return;
+    ssize_t n = read(s->fd, recvbuf, budget);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) {
+        disconnects++;
+        sse_close(s);
+        return;
+    }
+    sse_data(s, recvbuf, (size_t)n, now_ns());
 }
 
 /* ---------- MQTT subscriber (baseline) ---------- */
@@ -813,7 +1285,7 @@ static void poll_once(int timeout_ms) {
     for (int i = 0; i < n; i++) {
         sub_t *s = events[i].data.ptr;
         if (s->closed) continue;
-        if (mode == MODE_SSE) sse_event(s, events[i].events);
+        if (HTTP_MODE) sse_event(s, events[i].events);
         else if (mode == MODE_MQTT) mqtt_event(s, events[i].events);
         else if (mode == MODE_KAFKA) kafka_sub_read(s);
         else amqp_sub_read(s);
@@ -832,15 +1304,115 @@ static void poll_once(int timeout_ms) {
     }
 }
 
+/* Creates the subscribers. SSE and WebSocket clients connect at most connect_batch at a time and
+ * this returns once each has its response headers (or failed); those not opened by the deadline
+ * are left closed. */
+static void open_subscribers(uint64_t deadline) {
+    for (int i = 0; i < subscribers; i++) {
+        sub_t *s = &subs[i];
+        if (HTTP_MODE) {
+            while (handshaking >= connect_batch && now_ns() < deadline) poll_once(10);
+            if (now_ns() >= deadline) break;
+            sse_open(s);
+        } else if (mode == MODE_MQTT) {
+            mqtt_open(s);
+        } else if (mode == MODE_KAFKA) {
+            kafka_sub_open(s);
+        } else {
+            amqp_sub_open(s);
+        }
+        opened = i + 1;
+        if (i % 64 == 63) poll_once(0); /* keep up with connects and CONNACKs */
+    }
+    for (int i = opened; i < subscribers; i++) subs[i].closed = 1;
+    if (opened < subscribers)
+        fprintf(stderr, "fanout: only %d of %d subscribers connected within %.0f s\n", opened, subscribers, ready_timeout);
+    while (HTTP_MODE && handshaking > 0 && now_ns() < deadline) poll_once(10);
+}
+
+/* Clients open (not closed) and how many of them have had a first body line. */
+static int open_clients(int *with_body) {
+    int open = 0, body = 0;
+    for (int i = 0; i < opened; i++)
+        if (!subs[i].closed) {
+            open++;
+            if (subs[i].body_seen) body++;
+        }
+    if (with_body) *with_body = body;
+    return open;
+}
+
+static void print_errors(void) {
+    printf("goaways=%llu\nerror_events=%llu\ndisconnects=%llu\nbad_status=%llu\nconnect_errors=%llu\nparse_errors=%llu\n",
+           (unsigned long long)goaways, (unsigned long long)error_events, (unsigned long long)disconnects,
+           (unsigned long long)bad_status, (unsigned long long)connect_errors, (unsigned long long)parse_errors);
+    if (mode == MODE_WS)
+        printf("ws_messages=%llu\nws_pings=%llu\nws_close_frames=%llu\n", (unsigned long long)ws_messages,
+               (unsigned long long)ws_pings, (unsigned long long)ws_close_frames);
+}
+
+static void close_subscribers(void) {
+    if (mode == MODE_KAFKA) {
+        kafka_close_all(20);
+        return;
+    }
+    for (int i = 0; i < opened; i++) {
+        if (HTTP_MODE) sse_close(&subs[i]);
+        else if (subs[i].mosq) {
+            mosquitto_disconnect(subs[i].mosq);
+            mosquitto_destroy(subs[i].mosq);
+        } else if (subs[i].amqp) {
+            if (!subs[i].closed) amqp_connection_close(subs[i].amqp, AMQP_REPLY_SUCCESS);
+            amqp_destroy_connection(subs[i].amqp);
+        }
+    }
+}
+
+/* --idle 1: the server's memory before N idle SSE clients connect and once they all are. */
+static int run_idle(watch_t *watch) {
+    long before[MAX_WATCH], after[MAX_WATCH];
+    for (int i = 0; i < mem.count; i++) before[i] = mem_kb(&mem, i);
+    watch_begin(watch);
+    uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)(ready_timeout * 1e9);
+    open_subscribers(deadline);
+    int with_body = 0;
+    while (open_clients(&with_body) > with_body && now_ns() < deadline) poll_once(10);
+    double connect_s = (now_ns() - t0) / 1e9;
+    uint64_t until = now_ns() + (uint64_t)(settle * 1e9);
+    while (now_ns() < until) poll_once(10);
+    int open = open_clients(&with_body);
+    for (int i = 0; i < mem.count; i++) after[i] = mem_kb(&mem, i);
+    printf("mode=%s\nidle=1\nsubscribers=%d\nopened=%d\nidle_ready=%d\nconnect_s=%.2f\nsettle_s=%.1f\n",
+           mode == MODE_WS ? "ws" : "sse", subscribers, opened, with_body, connect_s, settle);
+    if (open > with_body) fprintf(stderr, "fanout: %d clients had no body line within %.0f s\n", open - with_body, ready_timeout);
+    for (int i = 0; i < mem.count; i++) {
+        printf("mem_%s_before_kb=%ld\nmem_%s_after_kb=%ld\n", mem.names[i], before[i], mem.names[i], after[i]);
+        /* Only when (nearly) every client is there and idle: the memory of streams the server
+         * ended (a goaway) or of clients that never connected says nothing per connection. */
+        if (before[i] >= 0 && after[i] >= 0 && with_body > 0 && with_body >= 0.9 * subscribers)
+            printf("mem_%s_per_conn_bytes=%.0f\n", mem.names[i], (double)(after[i] - before[i]) * 1024.0 / with_body);
+        else
+            printf("mem_%s_per_conn_bytes=-\n", mem.names[i]);
+    }
+    printf("heartbeats=%llu\n", (unsigned long long)heartbeats);
+    print_errors();
+    watch_end(watch);
+    fflush(stdout);
+    close_subscribers();
+    return 0;
+}
+
 int main(int argc, char **argv) {
     watch_t watch = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) die("missing value for %s", a);
-        if (!strcmp(a, "--mode")) mode = !strcmp(v, "sse") ? MODE_SSE : !strcmp(v, "mqtt") ? MODE_MQTT : !strcmp(v, "amqp") ? MODE_AMQP
-                                         : !strcmp(v, "kafka") ? MODE_KAFKA : (die("bad --mode %s", v), 0);
-        else if (!strcmp(a, "--pub")) pub = !strcmp(v, "amqp") ? PUB_AMQP : !strcmp(v, "mqtt") ? PUB_MQTT : !strcmp(v, "kafka") ? PUB_KAFKA : (die("bad --pub %s", v), 0);
+        if (!strcmp(a, "--mode")) mode = !strcmp(v, "sse") ? MODE_SSE : !strcmp(v, "ws") ? MODE_WS : !strcmp(v, "mqtt") ? MODE_MQTT
+                                         : !strcmp(v, "amqp") ? MODE_AMQP : !strcmp(v, "kafka") ? MODE_KAFKA : (die("bad --mode %s", v), 0);
+        else if (!strcmp(a, "--pub")) pub = !strcmp(v, "amqp") ? PUB_AMQP : !strcmp(v, "mqtt") ? PUB_MQTT : !strcmp(v, "kafka") ? PUB_KAFKA
+                                          : !strcmp(v, "http") ? PUB_HTTP : (die("bad --pub %s", v), 0);
+        else if (!strcmp(a, "--pub-url")) pub_url = v;
         else if (!strcmp(a, "--brokers")) kafka_brokers = v;
         else if (!strcmp(a, "--pub-settings")) pub_settings = v;
         else if (!strcmp(a, "--sub-settings")) sub_settings = v;
@@ -854,6 +1426,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--host")) host = v;
         else if (!strcmp(a, "--port")) port = atoi(v);
         else if (!strcmp(a, "--path")) path = v;
+        else if (!strcmp(a, "--connect-batch")) connect_batch = atoi(v);
+        else if (!strcmp(a, "--idle")) idle_mode = atoi(v);
+        else if (!strcmp(a, "--settle")) settle = atof(v);
+        else if (!strcmp(a, "--slow")) slow_mode = atoi(v);
+        else if (!strcmp(a, "--slow-bps")) slow_bps = atoi(v);
+        else if (!strcmp(a, "--rcvbuf")) rcvbuf = atoi(v);
+        else if (!strcmp(a, "--mem")) mem_add(&mem, v);
         else if (!strcmp(a, "--broker-host")) broker_host = v;
         else if (!strcmp(a, "--broker-port")) broker_port = atoi(v);
         else if (!strcmp(a, "--topic")) topic = v;
@@ -866,16 +1445,21 @@ int main(int argc, char **argv) {
         else die("unknown option %s", a);
         i++;
     }
-    if (!broker_port || (mode == MODE_SSE && !port) || subscribers < 1 || rate <= 0 || size < 48)
-        die("usage: fanout --mode sse|mqtt|amqp|kafka --subscribers N --rate R --duration S --broker-port P [--port P] (size >= 48)");
     if (pub < 0) pub = mode == MODE_AMQP ? PUB_AMQP : mode == MODE_KAFKA ? PUB_KAFKA : PUB_MQTT;
+    if ((!broker_port && !idle_mode && pub != PUB_HTTP) || (HTTP_MODE && !port) || subscribers < 1 || rate <= 0 || size < 48 ||
+        connect_batch < 1)
+        die("usage: fanout --mode sse|ws|mqtt|amqp|kafka --subscribers N --rate R --duration S --broker-port P [--port P] (size >= 48)");
     if (mode == MODE_KAFKA && pub != PUB_KAFKA) die("--mode kafka needs --pub kafka");
+    if (pub == PUB_HTTP && !pub_url) die("--pub http needs --pub-url http://host:port/path");
+    if ((idle_mode || slow_mode) && mode != MODE_SSE) die("--idle and --slow need --mode sse");
+    if (pub == PUB_HTTP) parse_pub_url(pub_url);
+    if (ready_timeout < 0) ready_timeout = 60 + 0.01 * subscribers;
     static char brokers_buf[300];
     if (!kafka_brokers) {
         snprintf(brokers_buf, sizeof brokers_buf, "%s:%d", broker_host, broker_port);
         kafka_brokers = brokers_buf;
     }
-    if (pub == PUB_KAFKA || mode == MODE_KAFKA) kafka_check_version();
+    if (!idle_mode && (pub == PUB_KAFKA || mode == MODE_KAFKA)) kafka_check_version();
     if (mode == MODE_KAFKA && kafka_assign) {
         char why[256];
         kafka_partitions = kafka_topic_partitions(kafka_brokers, topic, 10, why, sizeof why);
@@ -887,47 +1471,104 @@ int main(int argc, char **argv) {
     raise_fd_limit();
     total_messages = (uint64_t)(rate * duration + 0.5);
     run_id = (unsigned)(now_ns() ^ ((uint64_t)getpid() << 16));
+    rng_state = ((uint64_t)run_id << 32 | 0x9E3779B9u) ^ now_ns();
+    if (!rng_state) rng_state = 1;
     printf("run_id=%08x\n", run_id); /* first, so that the SSE clients' queues can be found even if this fails */
     fflush(stdout);
     mosquitto_lib_init();
     epfd = epoll_create1(EPOLL_CLOEXEC);
     subs = calloc((size_t)subscribers, sizeof(sub_t));
+    for (int i = 0; i < subscribers; i++) {
+        subs[i].index = i;
+        subs[i].last_seq = -1;
+    }
     sluice_addr.sin_family = AF_INET;
     sluice_addr.sin_port = htons((uint16_t)port);
-    if (mode == MODE_SSE && inet_pton(AF_INET, host, &sluice_addr.sin_addr) != 1) die("bad host %s", host);
+    if (HTTP_MODE && inet_pton(AF_INET, host, &sluice_addr.sin_addr) != 1) die("bad host %s", host);
+    if (idle_mode) return run_idle(&watch);
 
     uint64_t t0 = now_ns();
-    for (int i = 0; i < subscribers; i++) {
-        sub_t *s = &subs[i];
-        s->index = i;
-        s->last_seq = -1;
-        if (mode == MODE_SSE) sse_open(s);
-        else if (mode == MODE_MQTT) mqtt_open(s);
-        else if (mode == MODE_KAFKA) kafka_sub_open(s);
-        else amqp_sub_open(s);
-        opened = i + 1;
-        if (i % 64 == 63) poll_once(0); /* keep up with connects and CONNACKs */
-    }
+    uint64_t ready_deadline = t0 + (uint64_t)(ready_timeout * 1e9);
+    open_subscribers(ready_deadline);
     pthread_t thread;
     pthread_create(&thread, NULL, publisher, NULL);
 
-    /* Probe until every subscription delivers. */
-    uint64_t ready_deadline = t0 + (uint64_t)(ready_timeout * 1e9);
-    while (ready_count < subscribers && now_ns() < ready_deadline) poll_once(20);
+    /* Probe until every subscription delivers (or every client still waiting was closed). */
+    uint64_t next_check = now_ns() + 100000000ull;
+    while (ready_count < subscribers && now_ns() < ready_deadline) {
+        poll_once(20);
+        if (HTTP_MODE && now_ns() >= next_check) {
+            int waiting = 0;
+            for (int i = 0; i < opened && !waiting; i++) waiting = !subs[i].closed && !subs[i].ready;
+            if (!waiting) break;
+            next_check = now_ns() + 100000000ull;
+        }
+    }
     double ready_s = (now_ns() - t0) / 1e9;
     if (ready_count < subscribers)
         fprintf(stderr, "fanout: only %d of %d subscribers received a probe within %.0f s\n", ready_count, subscribers, ready_timeout);
     /* Let probes in flight arrive, then measure. */
-    uint64_t settle = now_ns() + 300000000ull;
-    while (now_ns() < settle) poll_once(10);
+    uint64_t settle_until = now_ns() + 300000000ull;
+    while (now_ns() < settle_until) poll_once(10);
+
+    /* Slow mode: the server's memory every second while the publisher runs. */
+    long mem_start[MAX_WATCH], mem_max[MAX_WATCH], mem_end[MAX_WATCH];
+    int slow_paused_now = 0, mem_ended = 0, slow_count = 0;
+    uint64_t next_sample = 0, next_slow = 0;
+    size_t slow_budget = slow_bps / 10 > 0 ? (size_t)(slow_bps / 10) : 1;
 
     watch_begin(&watch);
     uint64_t run_start = now_ns();
+    if (slow_mode) {
+        for (int i = 0; i < mem.count; i++) mem_start[i] = mem_max[i] = mem_end[i] = mem_kb(&mem, i);
+        for (int i = 0; i < opened; i++)
+            if (!subs[i].closed && subs[i].state == 2) {
+                slow_pause(&subs[i]);
+                slow_count++;
+            }
+        slow_paused_now = 1;
+        next_sample = run_start + 1000000000ull;
+        next_slow = run_start + 100000000ull;
+    }
     atomic_store(&phase, PH_RUN);
     uint64_t expected = 0;
+    /* A publisher that cannot finish (a broker blocking it) must not hang the run. */
+    uint64_t give_up = run_start + (uint64_t)((duration + drain + 30) * 1e9);
+    int publisher_stuck = 0;
     for (;;) {
         poll_once(10);
+        uint64_t now = now_ns();
+        if (now > give_up && atomic_load(&phase) != PH_DONE) {
+            fprintf(stderr, "fanout: the publisher had sent %llu of %llu messages after %.0f s; giving up\n",
+                    (unsigned long long)atomic_load(&offered), (unsigned long long)total_messages, duration + drain + 30);
+            publisher_stuck = 1;
+            atomic_store(&pub_done_ns, now);
+            expected = atomic_load(&offered) * (uint64_t)subscribers;
+            break;
+        }
+        if (slow_paused_now && now >= next_slow) {
+            for (int i = 0; i < opened; i++) slow_read(&subs[i], slow_budget);
+            next_slow += 100000000ull;
+        }
+        if (slow_mode && !mem_ended && now >= next_sample) {
+            for (int i = 0; i < mem.count; i++) {
+                long kb = mem_kb(&mem, i);
+                if (kb > mem_max[i]) mem_max[i] = kb;
+                mem_end[i] = kb;
+            }
+            next_sample += 1000000000ull;
+        }
         if (atomic_load(&phase) == PH_DONE) {
+            if (slow_mode && !mem_ended) {
+                for (int i = 0; i < mem.count; i++) {
+                    mem_end[i] = mem_kb(&mem, i);
+                    if (mem_end[i] > mem_max[i]) mem_max[i] = mem_end[i];
+                }
+                mem_ended = 1;
+                /* Read at full speed now, so that streams the server closed are seen. */
+                for (int i = 0; i < opened; i++) slow_resume(&subs[i]);
+                slow_paused_now = 0;
+            }
             expected = atomic_load(&offered) * (uint64_t)subscribers;
             uint64_t done = atomic_load(&pub_done_ns);
             if (delivered >= expected || now_ns() > done + (uint64_t)(drain * 1e9)) break;
@@ -935,9 +1576,9 @@ int main(int argc, char **argv) {
     }
     uint64_t end = now_ns();
     uint64_t done = atomic_load(&pub_done_ns);
-    printf("mode=%s\npub=%s\nsubscribers=%d\nready=%d\nready_s=%.2f\nrate=%.1f\nsize=%d\nduration_s=%.1f\n",
-           mode == MODE_SSE ? "sse" : mode == MODE_MQTT ? "mqtt" : mode == MODE_KAFKA ? "kafka" : "amqp",
-           pub == PUB_AMQP ? "amqp" : pub == PUB_KAFKA ? "kafka" : "mqtt", subscribers,
+    printf("mode=%s\npub=%s\nsubscribers=%d\nopened=%d\nready=%d\nready_s=%.2f\nrate=%.1f\nsize=%d\nduration_s=%.1f\n",
+           mode == MODE_SSE ? "sse" : mode == MODE_WS ? "ws" : mode == MODE_MQTT ? "mqtt" : mode == MODE_KAFKA ? "kafka" : "amqp",
+           pub == PUB_AMQP ? "amqp" : pub == PUB_KAFKA ? "kafka" : pub == PUB_HTTP ? "http" : "mqtt", subscribers, opened,
            ready_count, ready_s, rate, size, duration);
     printf("pub_qos=%d\nsub_qos=%d\n", pub == PUB_MQTT ? pub_qos : -1, mode == MODE_MQTT ? sub_qos : -1);
     if (pub == PUB_KAFKA || mode == MODE_KAFKA) printf("librdkafka=%s\n", rd_kafka_version_str());
@@ -957,28 +1598,32 @@ int main(int argc, char **argv) {
     printf("duplicates=%llu\nreordered=%llu\n", (unsigned long long)duplicates, (unsigned long long)reordered);
     printf("stale=%llu\nprobes=%llu\nheartbeats=%llu\n",
            (unsigned long long)stale, (unsigned long long)probes_seen, (unsigned long long)heartbeats);
-    printf("goaways=%llu\nerror_events=%llu\ndisconnects=%llu\nbad_status=%llu\nconnect_errors=%llu\nparse_errors=%llu\n",
-           (unsigned long long)goaways, (unsigned long long)error_events, (unsigned long long)disconnects,
-           (unsigned long long)bad_status, (unsigned long long)connect_errors, (unsigned long long)parse_errors);
+    print_errors();
     printf("pub_acks=%llu\npub_errors=%llu\npub_max_lag_ms=%.3f\n", (unsigned long long)atomic_load(&pub_acks),
            (unsigned long long)atomic_load(&pub_errors), atomic_load(&max_lag_us) / 1000.0);
+    if (pub == PUB_HTTP) printf("pub_reconnects=%llu\n", (unsigned long long)pub_reconnects);
+    printf("pub_stuck=%d\n", publisher_stuck);
+    if (slow_mode) {
+        printf("slow=1\nslow_subscribers=%d\nslow_bps=%d\nrcvbuf=%d\n", slow_count, slow_bps, rcvbuf);
+        for (int i = 0; i < mem.count; i++) {
+            const char *n = mem.names[i];
+            printf("mem_%s_start_kb=%ld\nmem_%s_max_kb=%ld\nmem_%s_end_kb=%ld\n", n, mem_start[i], n, mem_max[i], n, mem_end[i]);
+            if (mem_start[i] >= 0 && mem_end[i] >= 0 && mem_max[i] >= 0)
+                printf("mem_%s_growth_mb=%.1f\nmem_%s_max_growth_mb=%.1f\n", n, (mem_end[i] - mem_start[i]) / 1024.0, n,
+                       (mem_max[i] - mem_start[i]) / 1024.0);
+        }
+    }
     hist_print("latency", &hist);
     watch_end(&watch);
     fflush(stdout);
 
     atomic_store(&stop_publisher, 1);
-    pthread_join(thread, NULL);
-    if (mode == MODE_KAFKA) kafka_close_all(20);
-    for (int i = 0; mode != MODE_KAFKA && i < subscribers; i++) {
-        if (mode == MODE_SSE) sse_close(&subs[i]);
-        else if (subs[i].mosq) {
-            mosquitto_disconnect(subs[i].mosq);
-            mosquitto_destroy(subs[i].mosq);
-        } else if (subs[i].amqp) {
-            if (!subs[i].closed) amqp_connection_close(subs[i].amqp, AMQP_REPLY_SUCCESS);
-            amqp_destroy_connection(subs[i].amqp);
-        }
+    if (publisher_stuck) { /* its thread may be blocked in a write: leave it */
+        close_subscribers();
+        _exit(0);
     }
+    pthread_join(thread, NULL);
+    close_subscribers();
     mosquitto_lib_cleanup();
     return 0;
 }

@@ -3,7 +3,10 @@
  * by status, latency per request, reconnects after errors. Output: key=value lines.
  *
  *   httpload --port P [--host H] [--path /x] [--connections C] [--duration S] [--warmup S]
- *            [--size BYTES] [--expect 202] [--watch name=pid]...
+ *            [--size BYTES] [--expect 202[,201...]] [--watch name=pid[+pid...]]...
+ *
+ * --expect lists the statuses counted as acknowledged (nchan's publisher answers 201 when the
+ * channel has subscribers, 202 when it has none).
  */
 #include "common.h"
 
@@ -30,7 +33,8 @@ static const char *path = "/";
 static int connections = 64;
 static double duration = 10, warmup = 2;
 static int size = 100;
-static int expect = 202;
+static int expected_status[600]; /* 1 for the statuses counted as acknowledged */
+static const char *expect = "202";
 static char *request;
 static size_t request_len;
 static int epfd;
@@ -179,7 +183,7 @@ static void conn_read(conn_t *c) {
         uint64_t now = now_ns();
         if (c->sent_at >= measure_from && now <= measure_until) {
             hist_add(&hist, (now - c->sent_at) / 1000);
-            if (status == expect) ok++;
+            if (status > 0 && status < 600 && expected_status[status]) ok++;
             else other_status++;
             if (status > 0 && status < 600) status_counts[status]++;
         }
@@ -206,12 +210,19 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--duration")) duration = atof(v);
         else if (!strcmp(a, "--warmup")) warmup = atof(v);
         else if (!strcmp(a, "--size")) size = atoi(v);
-        else if (!strcmp(a, "--expect")) expect = atoi(v);
+        else if (!strcmp(a, "--expect")) expect = v;
         else if (!strcmp(a, "--watch")) watch_add(&watch, v);
         else die("unknown option %s", a);
         i++;
     }
     if (!port || connections < 1 || size < 0) die("usage: httpload --port P [--connections C] ...");
+    for (const char *p = expect; *p;) {
+        char *end;
+        long status = strtol(p, &end, 10);
+        if (end == p || status < 100 || status > 599 || (*end && *end != ',')) die("bad --expect %s", expect);
+        expected_status[status] = 1;
+        p = *end ? end + 1 : end;
+    }
     raise_fd_limit();
 
     addr.sin_family = AF_INET;
@@ -270,6 +281,7 @@ int main(int argc, char **argv) {
     printf("connections=%d\nsize=%d\nduration_s=%.1f\nwarmup_s=%.1f\n", connections, size, duration, warmup);
     printf("responses=%llu\n", (unsigned long long)hist.total);
     printf("rate=%.1f\n", hist.total / seconds);
+    printf("expect=%s\n", expect);
     printf("ok=%llu\nnon_expected=%llu\n", (unsigned long long)ok, (unsigned long long)other_status);
     for (int s = 0; s < 600; s++)
         if (status_counts[s]) printf("status_%d=%llu\n", s, (unsigned long long)status_counts[s]);

@@ -18,14 +18,28 @@
 #                                 and durable queue bound to bench.x, prefetch 100 (as Sluice),
 #                                 each message acknowledged on receipt. Sluice's queues are
 #                                 deleted after the workload (once Sluice has let go of them).
+#   rabbitmq-live-{sse,ws}-{100,1000,10000}   live fan-out against the yardstick: one rabbitmq-c
+#                                 publisher (confirms) into bench.x at 100 000 / N msg/s, N SSE or
+#                                 WebSocket clients of the /live API (QoS none: each has an
+#                                 auto-delete queue sluice/bench-rabbitmq-live/transient/<id>).
+#                                 Baseline: nginx + nchan, the same N, rate and size.
+#   rabbitmq-memory-slow-sse-100  as memory-slow-sse-100 (mqtt5.sh) but against /bench at QoS auto:
+#                                 Sluice stops consuming for a client that does not keep up, so the
+#                                 messages wait in RabbitMQ (broker growth) instead.
 
 register_family rabbitmq rabbitmq_up rabbitmq_down
 register_workload rabbitmq-post-64 rabbitmq "rabbitmq_post 64"
 register_workload rabbitmq-post-256 rabbitmq "rabbitmq_post 256"
 register_workload rabbitmq-sse-100 rabbitmq "rabbitmq_sse 100"
 register_workload rabbitmq-sse-1000 rabbitmq "rabbitmq_sse 1000"
+for n in 100 1000 10000; do
+  register_workload "rabbitmq-live-sse-$n" rabbitmq "rabbitmq_live sse $n"
+  register_workload "rabbitmq-live-ws-$n" rabbitmq "rabbitmq_live ws $n"
+done
+register_workload rabbitmq-memory-slow-sse-100 rabbitmq "rabbitmq_memory_slow 100"
 
 RABBITMQ_API=bench-rabbitmq
+RABBITMQ_LIVE_API=bench-rabbitmq-live
 RABBITMQ_MESSAGE_SIZE=100
 # Fan-out load in deliveries per second (publish rate x subscribers): 50 msg/s to 100
 # subscribers, 5 msg/s to 1000. RabbitMQ is far costlier per delivery than Mosquitto: with the
@@ -66,6 +80,32 @@ endpointGroups:
         configuration: {serverHost: 127.0.0.1, serverPort: $RABBITMQ_PORT}
 plans: [{name: open, security: {type: key-less}, status: published}]
 EOF
+  # The live fan-out workloads: SSE and WebSocket at QoS none on the same exchange.
+  cat >"$OUT/apis-rabbitmq/$RABBITMQ_LIVE_API.yaml" <<EOF
+id: $RABBITMQ_LIVE_API
+name: bench rabbitmq live
+apiVersion: "1.0"
+definitionVersion: 4.0.0
+type: message
+listeners:
+  - type: http
+    paths: [{path: /live}]
+    entrypoints:
+      - {type: sse, qos: none, configuration: {heartbeatIntervalInMs: 5000}}
+      - {type: websocket, qos: none, configuration: {publisher: {enabled: false}}}
+endpointGroups:
+  - name: rabbitmq
+    type: rabbitmq
+    sharedConfiguration:
+      security: {auth: {username: $RABBITMQ_USER, password: $RABBITMQ_PASSWORD}}
+      consumer: {enabled: true, routingKey: $RABBITMQ_ROUTING_KEY, exchange: {name: $RABBITMQ_EXCHANGE, type: fanout}}
+    endpoints:
+      - name: rabbitmq
+        type: rabbitmq
+        inheritConfiguration: true
+        configuration: {serverHost: 127.0.0.1, serverPort: $RABBITMQ_PORT}
+plans: [{name: open, security: {type: key-less}, status: published}]
+EOF
   sluice_start "$OUT/apis-rabbitmq" "http://127.0.0.1:$SLUICE_PORT/bench"
   SETTINGS_LINE+=" RabbitMQ $(rabbitmq_version) on :$RABBITMQ_PORT (+sbwt none, exchange $RABBITMQ_EXCHANGE fanout, sink queue $RABBITMQ_SINK: x-max-length $RABBITMQ_SINK_LENGTH drop-head)."
 }
@@ -81,18 +121,21 @@ rabbitmq_post() {
   local base="$OUT/$name.baseline.txt" sl="$OUT/$name.sluice.txt" log_before
   rabbitmq_ensure "$name"
   log "$name: baseline: rabbitmq-c, $connections connections, confirms, sequential, ${PUBLISH_DURATION}s"
-  "$TOOLS/amqppub" --port "$RABBITMQ_PORT" --user "$RABBITMQ_USER" --password "$RABBITMQ_PASSWORD" \
+  run_tool "$base" "$name: the baseline tool" \
+    "$TOOLS/amqppub" --port "$RABBITMQ_PORT" --user "$RABBITMQ_USER" --password "$RABBITMQ_PASSWORD" \
     --exchange "$RABBITMQ_EXCHANGE" --exchange-type fanout --routing-key "$RABBITMQ_ROUTING_KEY" \
     --connections "$connections" --duration "$PUBLISH_DURATION" --warmup "$WARMUP" --size "$RABBITMQ_MESSAGE_SIZE" \
-    --watch broker="$RABBITMQ_PID" >"$base" 2>"$base.err" || note "$name: the baseline tool failed: $(tail -1 "$base.err")"
+    --watch broker="$RABBITMQ_PID"
   sluice_ensure "$name"
   log_before=$(sluice_log_lines)
   log "$name: Sluice: HTTP POST, $connections connections, ${PUBLISH_DURATION}s"
-  "$TOOLS/httpload" --port "$SLUICE_PORT" --path /bench --connections "$connections" \
+  run_tool "$sl" "$name: the load tool" \
+    "$TOOLS/httpload" --port "$SLUICE_PORT" --path /bench --connections "$connections" \
     --duration "$PUBLISH_DURATION" --warmup "$WARMUP" --size "$RABBITMQ_MESSAGE_SIZE" --expect 202 \
-    --watch sluice="$SLUICE_PID" --watch broker="$RABBITMQ_PID" >"$sl" 2>"$sl.err" || note "$name: the load tool failed: $(tail -1 "$sl.err")"
+    --watch sluice="$SLUICE_PID" --watch broker="$RABBITMQ_PID"
   publish_rows "$name" "$sl" "$base" \
     "$connections conns, ${RABBITMQ_MESSAGE_SIZE} B, ${PUBLISH_DURATION}s (+${WARMUP}s warm-up), mandatory + confirms"
+  yardstick_publish_rows "$sl" "$connections" "$RABBITMQ_MESSAGE_SIZE"
   sluice_log_note "$name" "$log_before"
 }
 
@@ -105,13 +148,14 @@ rabbitmq_sse() {
     --exchange "$RABBITMQ_EXCHANGE" --exchange-type fanout --routing-key "$RABBITMQ_ROUTING_KEY" --drain "$DRAIN")
   rabbitmq_ensure "$name"
   log "$name: baseline: $subscribers rabbitmq-c consumers (prefetch 100, ack each), $rate msg/s for ${FANOUT_DURATION}s"
-  "$TOOLS/fanout" --mode amqp "${common[@]}" --prefetch 100 \
-    --watch broker="$RABBITMQ_PID" >"$base" 2>"$base.err" || note "$name: the baseline tool failed: $(tail -1 "$base.err")"
+  run_tool "$base" "$name: the baseline tool" \
+    "$TOOLS/fanout" --mode amqp "${common[@]}" --prefetch 100 --watch broker="$RABBITMQ_PID"
   sluice_ensure "$name"
   log_before=$(sluice_log_lines)
   log "$name: Sluice: $subscribers SSE clients (QoS auto), $rate msg/s for ${FANOUT_DURATION}s"
-  "$TOOLS/fanout" --mode sse "${common[@]}" --port "$SLUICE_PORT" --path /bench \
-    --watch sluice="$SLUICE_PID" --watch broker="$RABBITMQ_PID" >"$sl" 2>"$sl.err" || note "$name: the SSE tool failed: $(tail -1 "$sl.err")"
+  run_tool "$sl" "$name: the SSE tool" \
+    "$TOOLS/fanout" --mode sse "${common[@]}" --port "$SLUICE_PORT" --path /bench \
+    --watch sluice="$SLUICE_PID" --watch broker="$RABBITMQ_PID"
   local closed_at
   closed_at=$(date +%s.%N)
   fanout_rows "$name" "$subscribers" "$sl" "$base" \
@@ -147,4 +191,57 @@ rabbitmq_sse_cleanup() {
   fi
   left=$(rabbitmq_ctl list_queues --quiet --no-table-headers name 2>/dev/null | grep -cvx "$RABBITMQ_SINK" || true)
   [ "$left" = 0 ] || note "$name: $left queues besides the sink left on RabbitMQ after the workload"
+}
+
+# rabbitmq_live MODE SUBSCRIBERS: MODE sse or ws clients of /live against nchan (see live_fanout);
+# from 1000 clients on, their auto-delete queues still there afterwards are deleted.
+rabbitmq_live() {
+  local mode=$1 subscribers=$2 name=rabbitmq-live-$1-$2
+  rabbitmq_ensure "$name"
+  sluice_ensure "$name"
+  live_fanout "$name" "$mode" "$subscribers" "publisher: rabbitmq-c with confirms into $RABBITMQ_EXCHANGE" "" \
+    --broker-port "$RABBITMQ_PORT" --pub amqp --user "$RABBITMQ_USER" --password "$RABBITMQ_PASSWORD" \
+    --exchange "$RABBITMQ_EXCHANGE" --exchange-type fanout --routing-key "$RABBITMQ_ROUTING_KEY" \
+    --watch sluice="$SLUICE_PID" --watch broker="$RABBITMQ_PID"
+  # rabbitmqctl takes seconds; 100 leftover queues would not matter, thousands would (and hold
+  # Sluice's channels).
+  [ "$subscribers" -lt 1000 ] || rabbitmq_live_cleanup "$name" "$(kv "$OUT/$name.sluice.txt" run_id)"
+}
+
+# rabbitmq_live_cleanup NAME RUN_ID: the auto-delete queues of the run's /live clients
+# (sluice/<api>/transient/sub-<run>-...) go when Sluice cancels their consumers, which it does
+# when it notices the client gone (at its next write: a message or a heartbeat). Those still there
+# once rabbitmqctl has answered (a few seconds) are deleted, so that they take no messages during
+# the next workloads; how many is in $OUT/NAME.cleanup.txt (not noted: Sluice had no write yet).
+rabbitmq_live_cleanup() {
+  local name=$1 run_id=$2 prefix queues=()
+  [ -n "$run_id" ] || return 0
+  prefix="sluice/$RABBITMQ_LIVE_API/transient/sub-$run_id-"
+  mapfile -t queues < <(rabbitmq_ctl list_queues --quiet --no-table-headers name 2>/dev/null | awk -v p="$prefix" 'index($1, p) == 1 {print $1}')
+  [ ${#queues[@]} -gt 0 ] || return 0
+  amqpadmin delete "${queues[@]}" >"$OUT/$name.cleanup.txt" 2>&1 || note "$name: deleting the clients' queues failed: $(tail -1 "$OUT/$name.cleanup.txt")"
+}
+
+# rabbitmq_memory_slow SUBSCRIBERS: memory growth with slow SSE subscribers of /bench at QoS auto
+# (Sluice stops taking a client's messages from its queue while the client is behind, so they wait
+# in RabbitMQ), the publisher into bench.x, against nchan (see memory_slow_workload); a fresh
+# Sluice, then the clients' queues are deleted.
+rabbitmq_memory_slow() {
+  local subscribers=$1 name=rabbitmq-memory-slow-sse-$1
+  rabbitmq_ensure "$name"
+  sluice_stop
+  sluice_start "$OUT/apis-rabbitmq" "http://127.0.0.1:$SLUICE_PORT/bench"
+  memory_slow_workload "$name" "$subscribers" /bench "/bench QoS auto, publisher: rabbitmq-c with confirms; broker: RabbitMQ RSS" \
+    --broker-port "$RABBITMQ_PORT" --pub amqp --user "$RABBITMQ_USER" --password "$RABBITMQ_PASSWORD" \
+    --exchange "$RABBITMQ_EXCHANGE" --exchange-type fanout --routing-key "$RABBITMQ_ROUTING_KEY" \
+    --mem sluice=rss:"$SLUICE_PID" --mem broker=rss:"$RABBITMQ_PID" --watch sluice="$SLUICE_PID" --watch broker="$RABBITMQ_PID"
+  # The clients' durable queues hold what they did not read: deleted at once (Sluice's consumers
+  # on them are cancelled by the broker; how fast Sluice lets go is measured by rabbitmq-sse-*).
+  local run_id queues=()
+  run_id=$(kv "$OUT/$name.sluice.txt" run_id)
+  [ -n "$run_id" ] || return 0
+  mapfile -t queues < <(rabbitmq_ctl list_queues --quiet --no-table-headers name 2>/dev/null |
+    awk -v p="sluice/$RABBITMQ_API/sub-$run_id-" 'index($1, p) == 1 {print $1}')
+  [ ${#queues[@]} -gt 0 ] || return 0
+  amqpadmin delete "${queues[@]}" >"$OUT/$name.cleanup.txt" 2>&1 || note "$name: deleting the clients' queues failed: $(tail -1 "$OUT/$name.cleanup.txt")"
 }

@@ -25,13 +25,12 @@ public enum SSEEntrypoint {
             SSEEncoder.retry(milliseconds: configuration.heartbeatIntervalMilliseconds, into: &buffer)
             try await writer.send(buffer)
             var lastWrite = ContinuousClock.now
-            do {
+            stream: do {
                 if let source = subscription.wakeable, qos == .none {
                     try await streamLive(
                         source, writer: &writer, encoder: encoder, heartbeatInterval: configuration.heartbeatInterval, stop: stop,
                         connectionClosed: connectionClosed)
-                    try await writer.finish(nil)
-                    return
+                    break stream
                 }
                 events: for try await event in streamEvents(subscription, tick: tick, stop: stop, connectionClosed: connectionClosed) {
                     switch event {

@@ -60,10 +60,19 @@ public enum WebSocketEntrypoint {
                 if configuration.subscriberEnabled {
                     group.addTask {
                         let subscription = try await endpoint.subscribe(request)
-                        for try await message in subscription {
-                            try await deliver(message, qos: qos) {
-                                try await outbound.write(.binary(message.content))
+                        do {
+                            for try await message in subscription {
+                                try await deliver(message, qos: qos) {
+                                    do {
+                                        try await outbound.write(.binary(message.content))
+                                    } catch {
+                                        throw ClientDisconnected()
+                                    }
+                                }
                             }
+                        } catch is ClientDisconnected {
+                            // A write failed: the client is gone, which is no failure of the session.
+                            return .clientClosed
                         }
                         return .subscriptionEnded
                     }

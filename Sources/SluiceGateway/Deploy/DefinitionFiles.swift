@@ -41,11 +41,16 @@ public enum DefinitionFiles {
             throw LoadError(path: path, reason: "no such file or directory")
         }
         guard isDirectory.boolValue else { return [path] }
-        guard let enumerator = FileManager.default.enumerator(atPath: path) else {
-            throw LoadError(path: path, reason: "cannot read the directory")
+        // A directory that cannot be read (out of file descriptors, say) is an error, never an
+        // empty directory: that would undeploy every API it declares.
+        let entries: [String]
+        do {
+            entries = try FileManager.default.subpathsOfDirectory(atPath: path)
+        } catch {
+            throw LoadError(path: path, reason: "cannot read the directory (\((error as NSError).localizedDescription))")
         }
         var files: [String] = []
-        for case let relative as String in enumerator {
+        for relative in entries {
             let name = (relative as NSString).lastPathComponent
             guard !name.hasPrefix("."), extensions.contains((name as NSString).pathExtension.lowercased()) else { continue }
             files.append((path as NSString).appendingPathComponent(relative))
