@@ -36,14 +36,9 @@ public enum SSEEntrypoint {
                     switch event {
                     case .message(let message):
                         try await deliver(message, qos: qos) {
-                            if let encodings = message.encodings {
-                                // A message of many subscribers: encoded once, the bytes shared.
-                                try await writer.send(encodings.encoding(encoder.encodingKey) { encoder.encoded(message) })
-                            } else {
-                                buffer.clear()
-                                encoder.message(message, into: &buffer)
-                                try await writer.send(buffer)
-                            }
+                            buffer.clear()
+                            encoder.message(message, into: &buffer)
+                            try await writer.send(buffer)
                         }
                         lastWrite = .now
                     case .tick:

@@ -112,7 +112,7 @@ final class FanOutConnector: EndpointConnector {
                     var shared = message
                     shared.encodings = WireEncodings()
                     guard hub.targets(into: &targets) else { break }
-                    for subscriber in targets { _ = subscriber.offer(shared) }
+                    for subscriber in targets { subscriber.offer(shared) }
                     targets.removeAll(keepingCapacity: true)
                 }
             } catch is CancellationError {

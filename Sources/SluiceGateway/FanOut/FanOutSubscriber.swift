@@ -48,13 +48,12 @@ final class FanOutSubscriber: Sendable {
         self.logger = logger
     }
 
-    var dropped: Int { state.withLock { $0.dropped } }
-
     var slowReason: String {
         "The client read more slowly than its messages came: its buffer of \(capacity) messages stayed full for \(slowTimeout)"
     }
 
     /// Hands the subscriber a message without waiting.
+    @discardableResult
     func offer(_ message: Message) -> Offer {
         var waiter: CheckedContinuation<StreamWait, any Error>?
         var fullSince: ContinuousClock.Instant?
