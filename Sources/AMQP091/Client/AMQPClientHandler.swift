@@ -66,6 +66,8 @@ final class AMQPClientHandler: ChannelDuplexHandler {
     private var transportError: (any Error)?
     private var negotiated: AMQPNegotiatedParameters?
     private var heartbeatTask: RepeatedTask?
+    /// A flush is queued on the event loop (``queueFlush(context:)``).
+    private var flushQueued = false
     private var handshakeTimeout: Scheduled<Void>?
     private let handshakeTimeoutAmount: TimeAmount
     private let maxInFlightPublishes: Int
@@ -301,7 +303,19 @@ final class AMQPClientHandler: ChannelDuplexHandler {
             }
         }
         self.connection.frameSent(now: .now())
-        context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+        context.write(self.wrapOutboundOut(buffer), promise: nil)
+        self.queueFlush(context: context)
+    }
+
+    /// Flushes once the event loop has run what is queued now, so that the frames of many
+    /// concurrent requests (publishes from many HTTP clients) share one system call.
+    private func queueFlush(context: ChannelHandlerContext) {
+        guard !self.flushQueued else { return }
+        self.flushQueued = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushQueued = false
+            context.flush()
+        }
     }
 
     private func run(_ action: AMQPConnectionStateMachine.Action, context: ChannelHandlerContext) {
@@ -342,9 +356,11 @@ final class AMQPClientHandler: ChannelDuplexHandler {
         case .failAndClose(let error, let frames):
             self.send(frames, context: context)
             self.failAll(error, context: context)
+            context.flush()  // the frames sent before closing leave first
             context.close(promise: nil)
         case .closeTransport:
             self.failAll(AMQPClientError(code: .closed, message: "the connection was closed"), context: context)
+            context.flush()
             context.close(promise: nil)
         }
     }

@@ -18,6 +18,8 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
     /// The channel became active and CONNECT was requested.
     private(set) var isStarted = false
     private var pendingRead = false
+    /// A flush is queued on the event loop: the packets written until it runs go out together.
+    private var flushQueued = false
 
     init(core: MQTTConnectionCore, connectDeadline: NIODeadline) {
         self.core = core
@@ -89,11 +91,21 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
 
     // MARK: Called by the core
 
+    /// Writes a packet; it is flushed once the event loop has run what is queued now, so that the
+    /// packets of many concurrent requests (publishes from many HTTP clients) share one system call.
     func write(_ packet: MQTTPacket) {
-        self.context?.writeAndFlush(self.wrapOutboundOut(packet), promise: nil)
+        guard let context = self.context else { return }
+        context.write(self.wrapOutboundOut(packet), promise: nil)
+        guard !self.flushQueued else { return }
+        self.flushQueued = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushQueued = false
+            self.context?.flush()
+        }
     }
 
     func close() {
+        self.context?.flush()  // DISCONNECT, written just before, leaves first
         self.context?.close(promise: nil)
     }
 
