@@ -1,5 +1,7 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import SluiceCore
 import SluiceEntrypoints
 import Synchronization
@@ -212,5 +214,155 @@ struct FanOutConnectorTests {
         await connector.close()
         #expect(try await a.next() == nil)
         await #expect(throws: GatewayError.self) { _ = try await connector.subscribe(self.request("b")) }
+    }
+
+    // MARK: Writing to the client's connection
+
+    /// A subscription that writes to `connection` itself, with its subscriber.
+    func direct(
+        _ connector: FanOutConnector, _ id: String, connection: RecordingConnection
+    ) async throws -> (MessageSubscription, any WakeableMessageSource, FanOutSubscriber) {
+        let subscription = try await connector.subscribe(request(id))
+        let source = try #require(subscription.wakeable)
+        let subscriber = try #require(source as? FanOutMessages).subscriber
+        source.deliver(to: connection)
+        return (subscription, source, subscriber)
+    }
+
+    @Test("A subscriber given its connection writes to it from the event loop: in order, all that came meanwhile with one flush; its reader only sees the end")
+    func writesToTheConnection() async throws {
+        let base = ScriptedConnector()
+        let connector = FanOutConnector(base: base, settings: FanOutSettings(subscriberBufferSize: 5), logger: logger)
+        let connection = RecordingConnection()
+        let (subscription, source, subscriber) = try await direct(connector, "a", connection: connection)
+        let upstream = base.upstreams[0].continuation
+        // While the event loop is busy, five messages come: they go out in one turn, one flush.
+        let release = connection.block()
+        for index in 1...5 { upstream.yield(Message(content: "m\(index)")) }
+        try await eventually { subscriber.isFull }
+        release()
+        try await eventually { connection.written.count == 5 }
+        #expect(connection.written == ["m1", "m2", "m3", "m4", "m5"])
+        #expect(connection.flushes == 1)
+        upstream.yield(Message(content: "m6"))
+        try await eventually { connection.written.count == 6 }
+        // The reader never takes a message: its wait ends with the subscription.
+        upstream.finish()
+        guard case .end = try await source.next(wakingOn: StreamWaker()) else {
+            Issue.record("the reader should see the end")
+            return
+        }
+        await source.stopDelivering()
+        #expect(connection.written == ["m1", "m2", "m3", "m4", "m5", "m6"])
+        withExtendedLifetime(subscription) {}
+    }
+
+    @Test("Above its high-water mark a connection gets nothing more until its last write has left; stopping writes what waits, then nothing")
+    func waitsForABusyConnection() async throws {
+        let base = ScriptedConnector()
+        let connector = FanOutConnector(base: base, settings: FanOutSettings(), logger: logger)
+        let connection = RecordingConnection()
+        let (subscription, source, _) = try await direct(connector, "a", connection: connection)
+        let upstream = base.upstreams[0].continuation
+        connection.setWritable(false)
+        upstream.yield(Message(content: "m1"))
+        try await eventually { connection.written == ["m1"] }
+        #expect(connection.pendingPromises == 1)
+        upstream.yield(Message(content: "m2"))
+        upstream.yield(Message(content: "m3"))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(connection.written == ["m1"])
+        // The socket took it: the rest goes.
+        connection.setWritable(true)
+        connection.completePromises()
+        try await eventually { connection.written == ["m1", "m2", "m3"] }
+        // Busy again; stopping writes what waits all the same, and after it nothing is written.
+        connection.setWritable(false)
+        upstream.yield(Message(content: "m4"))
+        try await eventually { connection.written.count == 4 }
+        upstream.yield(Message(content: "m5"))
+        try await Task.sleep(for: .milliseconds(50))
+        await source.stopDelivering()
+        #expect(connection.written == ["m1", "m2", "m3", "m4", "m5"])
+        upstream.yield(Message(content: "m6"))
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(connection.written.count == 5)
+        connection.completePromises()
+        withExtendedLifetime(subscription) {}
+    }
+
+    @Test("A connection that takes nothing for longer than the timeout ends its subscriber's wait with the reason")
+    func slowConnection() async throws {
+        let base = ScriptedConnector()
+        let connector = FanOutConnector(
+            base: base, settings: FanOutSettings(subscriberBufferSize: 2, slowSubscriberTimeout: .milliseconds(100)), logger: logger)
+        let connection = RecordingConnection()
+        let (subscription, source, _) = try await direct(connector, "a", connection: connection)
+        let upstream = base.upstreams[0].continuation
+        connection.setWritable(false)
+        upstream.yield(Message(content: "m1"))
+        try await eventually { connection.written == ["m1"] }
+        // m1 has not left; m2 and m3 wait, m4 and m5 find the buffer full.
+        for index in 2...5 { upstream.yield(Message(content: "m\(index)")) }
+        do {
+            _ = try await source.next(wakingOn: StreamWaker())
+            Issue.record("the subscriber should have ended")
+        } catch let error as GatewayError {
+            #expect(error.code == .slowSubscriber)
+        }
+        await source.stopDelivering()
+        // m1 went before the connection filled up; m2 and m3 waited and were dropped with it.
+        #expect(connection.written == ["m1"])
+        connection.completePromises()
+        withExtendedLifetime(subscription) {}
+    }
+}
+
+/// A client connection that records what is written to it, on an event loop of its own; the test
+/// decides when it is writable and when its writes have left.
+final class RecordingConnection: LiveConnection {
+    let eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
+    private let state = Mutex<(written: [String], flushes: Int, writable: Bool, promises: [EventLoopPromise<Void>])>(([], 0, true, []))
+
+    var isWritable: Bool { state.withLock { $0.writable } }
+
+    func write(_ message: Message, promise: EventLoopPromise<Void>?) {
+        eventLoop.preconditionInEventLoop()
+        state.withLock { state in
+            state.written.append(String(buffer: message.content))
+            if let promise { state.promises.append(promise) }
+        }
+    }
+
+    func flush() {
+        eventLoop.preconditionInEventLoop()
+        state.withLock { $0.flushes += 1 }
+    }
+
+    var written: [String] { state.withLock { $0.written } }
+    var flushes: Int { state.withLock { $0.flushes } }
+    var pendingPromises: Int { state.withLock { $0.promises.count } }
+    func setWritable(_ writable: Bool) { state.withLock { $0.writable = writable } }
+
+    /// The socket took everything: completes the writes waited for.
+    func completePromises() {
+        let promises = state.withLock { state in
+            defer { state.promises = [] }
+            return state.promises
+        }
+        eventLoop.execute { for promise in promises { promise.succeed() } }
+    }
+
+    /// Keeps the event loop busy until the returned function is called.
+    func block() -> @Sendable () -> Void {
+        let gate = ConditionLock(value: false)
+        eventLoop.execute {
+            gate.lock(whenValue: true)
+            gate.unlock()
+        }
+        return {
+            gate.lock()
+            gate.unlock(withValue: true)
+        }
     }
 }

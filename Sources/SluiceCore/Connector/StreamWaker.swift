@@ -64,8 +64,16 @@ public final class StreamWaker: Sendable {
 
 /// A subscription whose reader can wait for a message and be woken in the same wait
 /// (``StreamWaker``), and take messages that are ready without waiting (to write them in one go).
+/// Or, better, hand it the client's connection (``deliver(to:)``): it then writes the messages
+/// itself, and the reader's wait only ends for wakes and the end.
 public protocol WakeableMessageSource: Sendable {
     func next(wakingOn waker: StreamWaker) async throws -> StreamWait
     /// A message that is ready now, or nil.
     func nextReady() throws -> Message?
+    /// From now on, writes the messages to `connection` (after what is already waiting), in
+    /// order; ``next(wakingOn:)`` no longer returns messages.
+    func deliver(to connection: any LiveConnection)
+    /// Stops writing to the connection, after the messages already taken. Once it returns,
+    /// nothing more is written: the reader may write its last words.
+    func stopDelivering() async
 }

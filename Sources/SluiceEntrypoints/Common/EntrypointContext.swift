@@ -19,11 +19,14 @@ public struct EntrypointContext: Sendable {
     public var limits: EntrypointLimits
     /// Closes the client's connection (see ``SubscribeRequest/closeConnection``).
     public var closeConnection: (@Sendable () -> Void)?
+    /// The client's connection, for streams that write to it from its event loop (live SSE); nil
+    /// where there is no socket (tests of handlers).
+    public var clientChannel: (any Channel)?
 
     public init(
         apiId: String, settings: EntrypointSettings, endpoint: any EndpointConnector, clientIdentifier: String,
         stop: StopSignal, connectionClosed: StopSignal = StopSignal(), logger: Logger, limits: EntrypointLimits,
-        closeConnection: (@Sendable () -> Void)? = nil
+        closeConnection: (@Sendable () -> Void)? = nil, clientChannel: (any Channel)? = nil
     ) {
         self.apiId = apiId
         self.settings = settings
@@ -34,6 +37,7 @@ public struct EntrypointContext: Sendable {
         self.logger = logger
         self.limits = limits
         self.closeConnection = closeConnection
+        self.clientChannel = clientChannel
     }
 
     func subscribeRequest(resumeAfter: String?) -> SubscribeRequest {

@@ -1,7 +1,9 @@
 import HTTPTypes
 import Hummingbird
+import NIOHTTPTypes
 import NIOCore
 import SluiceCore
+import Synchronization
 
 /// Server-Sent Events (contract §3): a stream of `message` events with ids, heartbeats after
 /// silence, `Last-Event-ID` resume, `goaway` when the API or the gateway stops.
@@ -17,6 +19,7 @@ public enum SSEEntrypoint {
         let stop = context.stop
         let connectionClosed = context.connectionClosed
         let logger = context.logger
+        let channel = context.clientChannel
         // Silence is checked every half interval, so a heartbeat follows at most 1.5 intervals of silence.
         let tick = configuration.heartbeatInterval / 2
 
@@ -29,7 +32,7 @@ public enum SSEEntrypoint {
                 if let source = subscription.wakeable, qos == .none {
                     try await streamLive(
                         source, writer: &writer, encoder: encoder, heartbeatInterval: configuration.heartbeatInterval, stop: stop,
-                        connectionClosed: connectionClosed)
+                        connectionClosed: connectionClosed, channel: channel)
                     break stream
                 }
                 events: for try await event in streamEvents(subscription, tick: tick, stop: stop, connectionClosed: connectionClosed) {
@@ -77,34 +80,55 @@ public enum SSEEntrypoint {
     }
 
     /// The stream of a live subscription (QoS none, shared): one wait for messages, heartbeats and
-    /// stops, without a task per event source; messages already waiting go out in one write, each
-    /// encoded once for every subscriber (``WireEncodings``).
+    /// stops, without a task per event source. With the client's channel at hand, the
+    /// subscription writes the messages to it itself, from its event loop (``LiveConnection``);
+    /// otherwise the messages already waiting go out in one write. Either way each is encoded
+    /// once for every subscriber (``WireEncodings``).
     static func streamLive(
         _ source: any WakeableMessageSource, writer: inout some ResponseBodyWriter, encoder: SSEEncoder, heartbeatInterval: Duration,
-        stop: StopSignal, connectionClosed: StopSignal
+        stop: StopSignal, connectionClosed: StopSignal, channel: (any Channel)?
     ) async throws {
         let waker = StreamWaker()
         let stopObserver = stop.addObserver { _ in waker.wake() }
         let closedObserver = connectionClosed.addObserver { _ in waker.wake() }
-        var lastWrite = ContinuousClock.now
-        var heartbeat = wake(waker, at: lastWrite + heartbeatInterval)
         defer {
-            heartbeat.cancel()
             stop.removeObserver(stopObserver)
             connectionClosed.removeObserver(closedObserver)
         }
+        let connection = channel.map { SSELiveConnection(channel: $0, encoder: encoder) }
+        if let connection { source.deliver(to: connection) }
+        let reason: StopSignal.Reason?
+        do {
+            reason = try await waitLive(
+                source, writer: &writer, encoder: encoder, heartbeatInterval: heartbeatInterval, stop: stop, connectionClosed: connectionClosed,
+                waker: waker, connection: connection)
+        } catch {
+            if connection != nil { await source.stopDelivering() }
+            throw error
+        }
+        // Nothing is written to the connection behind the stream's back after this.
+        if connection != nil { await source.stopDelivering() }
+        guard let reason, reason != .clientClosed else { return }
+        var buffer = ByteBuffer()
+        SSEEncoder.event("goaway", data: reason == .shutdown ? "The gateway is stopping" : "The API was redeployed or undeployed", into: &buffer)
+        try await writer.send(buffer)
+    }
+
+    /// Waits for the end of a live stream, writing heartbeats (and, unless `connection` takes
+    /// them, messages); returns why it stopped (nil: the subscription ended).
+    private static func waitLive(
+        _ source: any WakeableMessageSource, writer: inout some ResponseBodyWriter, encoder: SSEEncoder, heartbeatInterval: Duration,
+        stop: StopSignal, connectionClosed: StopSignal, waker: StreamWaker, connection: SSELiveConnection?
+    ) async throws -> StopSignal.Reason? {
+        var lastWrite = ContinuousClock.now
+        var heartbeat = wake(waker, at: lastWrite + heartbeatInterval)
+        defer { heartbeat.cancel() }
         func encoded(_ message: Message) -> ByteBuffer {
             message.encodings?.encoding(encoder.encodingKey) { encoder.encoded(message) } ?? encoder.encoded(message)
         }
         var batch = ByteBuffer()
         while true {
-            if connectionClosed.reason != nil { return }
-            if let reason = stop.reason {
-                var buffer = ByteBuffer()
-                SSEEncoder.event("goaway", data: reason == .shutdown ? "The gateway is stopping" : "The API was redeployed or undeployed", into: &buffer)
-                try await writer.send(buffer)
-                return
-            }
+            if let reason = connectionClosed.reason ?? stop.reason { return reason }
             switch try await source.next(wakingOn: waker) {
             case .message(let first):
                 let bytes = encoded(first)
@@ -125,6 +149,7 @@ public enum SSEEntrypoint {
                 try await writer.send(batch)
                 lastWrite = .now
             case .woken:
+                if let connection { lastWrite = max(lastWrite, connection.lastWrite) }
                 if ContinuousClock.now - lastWrite >= heartbeatInterval {
                     var buffer = ByteBuffer()
                     SSEEncoder.heartbeat(into: &buffer)
@@ -134,7 +159,7 @@ public enum SSEEntrypoint {
                 heartbeat.cancel()
                 heartbeat = wake(waker, at: lastWrite + heartbeatInterval)
             case .end:
-                return
+                return nil
             }
         }
     }
@@ -148,4 +173,33 @@ public enum SSEEntrypoint {
             } catch {}
         }
     }
+}
+
+/// A live SSE stream's connection, written by its subscription from the connection's event loop.
+final class SSELiveConnection: LiveConnection {
+    let channel: any Channel
+    let encoder: SSEEncoder
+    private let lastFlush = Mutex(ContinuousClock.now)
+
+    init(channel: any Channel, encoder: SSEEncoder) {
+        self.channel = channel
+        self.encoder = encoder
+    }
+
+    var eventLoop: any EventLoop { channel.eventLoop }
+
+    var isWritable: Bool { channel.isWritable }
+
+    func write(_ message: Message, promise: EventLoopPromise<Void>?) {
+        let bytes = message.encodings?.encoding(encoder.encodingKey) { encoder.encoded(message) } ?? encoder.encoded(message)
+        channel.write(HTTPResponsePart.body(bytes), promise: promise)
+    }
+
+    func flush() {
+        channel.flush()
+        lastFlush.withLock { $0 = .now }
+    }
+
+    /// When messages were last written.
+    var lastWrite: ContinuousClock.Instant { lastFlush.withLock { $0 } }
 }

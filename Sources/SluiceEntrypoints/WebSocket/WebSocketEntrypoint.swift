@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import SluiceCore
+import Synchronization
 
 /// WebSocket (contract §3): text and binary frames in become messages (each acknowledged by the
 /// endpoint before the next is read), consumed messages go out as binary frames.
@@ -28,6 +29,9 @@ public enum WebSocketEntrypoint {
         let logger = context.logger
         let request = context.subscribeRequest(resumeAfter: nil)
         let stop = context.stop
+        let channel = context.clientChannel
+        // The live subscription writing to the connection, if any: stopped before the last frame.
+        let live = LiveSource()
         do {
             try await withThrowingTaskGroup(of: Outcome.self) { group in
                 group.addTask {
@@ -60,6 +64,21 @@ public enum WebSocketEntrypoint {
                 if configuration.subscriberEnabled {
                     group.addTask {
                         let subscription = try await endpoint.subscribe(request)
+                        if qos == .none, let source = subscription.wakeable, let channel {
+                            // Live: the subscription writes the frames itself, from the
+                            // connection's event loop; this task only waits for the end.
+                            live.source.withLock { $0 = source }
+                            source.deliver(to: WebSocketLiveConnection(channel: channel))
+                            let waker = StreamWaker()
+                            do {
+                                while case .woken = try await source.next(wakingOn: waker) {}
+                            } catch {
+                                await source.stopDelivering()
+                                throw error
+                            }
+                            await source.stopDelivering()
+                            return .subscriptionEnded
+                        }
                         do {
                             for try await message in subscription {
                                 try await deliver(message, qos: qos) {
@@ -82,6 +101,7 @@ public enum WebSocketEntrypoint {
                     return .cancelled
                 }
                 while let outcome = try await group.next() {
+                    if let source = live.source.withLock({ $0 }) { await source.stopDelivering() }
                     switch outcome {
                     case .subscriptionEnded where configuration.publisherEnabled:
                         continue  // the client may still publish
@@ -125,4 +145,29 @@ public enum WebSocketEntrypoint {
         let code: WebSocketErrorCode
         let reason: String
     }
+}
+
+/// The live subscription of a session, once it writes to the connection.
+private final class LiveSource: Sendable {
+    let source = Mutex<(any WakeableMessageSource)?>(nil)
+}
+
+/// A live WebSocket session's connection, written by its subscription from the connection's
+/// event loop: each message is one binary frame.
+final class WebSocketLiveConnection: LiveConnection {
+    let channel: any Channel
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    var eventLoop: any EventLoop { channel.eventLoop }
+
+    var isWritable: Bool { channel.isWritable }
+
+    func write(_ message: Message, promise: EventLoopPromise<Void>?) {
+        channel.write(WebSocketFrame(fin: true, opcode: .binary, data: message.content), promise: promise)
+    }
+
+    func flush() { channel.flush() }
 }

@@ -96,7 +96,8 @@ struct Dispatcher: Sendable {
     }
 
     func context(
-        for target: Target, clientIdentifier: String, requestId: String, closeConnection: (@Sendable () -> Void)? = nil
+        for target: Target, clientIdentifier: String, requestId: String, closeConnection: (@Sendable () -> Void)? = nil,
+        clientChannel: (any Channel)? = nil
     ) -> EntrypointContext {
         var logger = self.logger
         logger[metadataKey: "api"] = "\(target.api.id)"
@@ -104,7 +105,8 @@ struct Dispatcher: Sendable {
         logger[metadataKey: "request"] = "\(requestId)"
         return EntrypointContext(
             apiId: target.api.id, settings: target.entrypoint, endpoint: target.api.endpoint, clientIdentifier: clientIdentifier,
-            stop: target.api.stop, logger: logger, limits: limits, closeConnection: closeConnection)
+            stop: target.api.stop, logger: logger, limits: limits, closeConnection: closeConnection,
+            clientChannel: clientChannel)
     }
 }
 

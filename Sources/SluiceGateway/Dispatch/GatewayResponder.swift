@@ -15,12 +15,15 @@ public struct GatewayRequestContext: RequestContext {
     public let connectionCloseFuture: EventLoopFuture<Void>
     /// Closes the client's connection.
     public let closeConnection: @Sendable () -> Void
+    /// The client's connection.
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
         connectionCloseFuture = source.channel.closeFuture
         let channel = source.channel
+        self.channel = channel
         closeConnection = { channel.close(promise: nil) }
     }
 }
@@ -70,7 +73,8 @@ public struct GatewayResponder: HTTPResponder {
         }
         guard let handler = EntrypointTypes.httpHandlers[target.entrypoint.type] else { throw GatewayError.noContextPath }
         let entrypointContext = dispatcher.context(
-            for: target, clientIdentifier: clientIdentifier, requestId: requestId, closeConnection: context.closeConnection)
+            for: target, clientIdentifier: clientIdentifier, requestId: requestId, closeConnection: context.closeConnection,
+            clientChannel: context.channel)
         if target.descriptor.modes(target.entrypoint.configuration).contains(.subscribe) {
             // A stream ends as soon as its client is gone. (Only for subscribing requests: the
             // callback lives as long as the connection.)

@@ -28,6 +28,7 @@ final class FanOutConnector: EndpointConnector {
     let base: any EndpointConnector
     let settings: FanOutSettings
     let logger: Logger
+    private let loops = FanOutLoops()
     private let state = Mutex(State())
 
     private struct State {
@@ -56,7 +57,8 @@ final class FanOutConnector: EndpointConnector {
         guard base.sharesSubscription(for: request) else { return try await base.subscribe(request) }
         let subscriber = FanOutSubscriber(
             clientIdentifier: request.clientIdentifier, capacity: settings.subscriberBufferSize,
-            slowTimeout: settings.slowSubscriberTimeout, closeConnection: request.closeConnection, logger: logger)
+            slowTimeout: settings.slowSubscriberTimeout, closeConnection: request.closeConnection, loops: loops,
+            logger: logger)
         let (hub, created) = try state.withLock { state throws(GatewayError) -> (FanOutHub, Bool) in
             if state.closed { throw GatewayError(.stopping, "The endpoint is closed") }
             if let hub = state.hub, hub.add(subscriber) { return (hub, false) }
@@ -284,6 +286,10 @@ struct FanOutMessages: AsyncSequence, WakeableMessageSource {
     func next(wakingOn waker: StreamWaker) async throws -> StreamWait { try await subscriber.next(wakingOn: waker) }
 
     func nextReady() throws -> Message? { try subscriber.nextReady() }
+
+    func deliver(to connection: any LiveConnection) { subscriber.deliver(to: connection) }
+
+    func stopDelivering() async { await subscriber.stopDelivering() }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(subscriber: subscriber, lease: lease) }
 

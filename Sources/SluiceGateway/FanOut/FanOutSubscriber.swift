@@ -1,5 +1,6 @@
 import DequeModule
 import Logging
+import NIOCore
 import SluiceCore
 import Synchronization
 
@@ -12,11 +13,18 @@ import Synchronization
 /// entrypoint tells the client why and ends the stream) and a second later its connection is
 /// closed: a client that reads nothing at all leaves its entrypoint stuck writing, and only that
 /// ends it. Either way the reason is logged.
+///
+/// When the entrypoint hands over its client's connection (``deliver(to:)``), the subscriber
+/// writes to it itself, on the connection's event loop: the hub's offers only mark the
+/// subscriber ready on its loop's queue (``FanOutLoopQueue``), and each turn of the loop writes
+/// everything that came meanwhile and flushes once. While the connection is above its
+/// high-water mark the messages wait in the buffer, under the same policy.
 final class FanOutSubscriber: Sendable {
     let clientIdentifier: String
     let capacity: Int
     let slowTimeout: Duration
     private let closeConnection: (@Sendable () -> Void)?
+    private let loops: FanOutLoops
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -26,6 +34,17 @@ final class FanOutSubscriber: Sendable {
         var end: End?
         var fullSince: ContinuousClock.Instant?
         var dropped = 0
+        /// Set while the subscriber writes to the client's connection itself.
+        var direct: Direct?
+    }
+
+    private struct Direct {
+        let connection: any LiveConnection
+        let queue: FanOutLoopQueue
+        /// On the loop's queue already.
+        var scheduled = false
+        /// The connection is above its high-water mark: wait until the last write has left.
+        var awaitingWrite = false
     }
 
     private enum End {
@@ -40,11 +59,15 @@ final class FanOutSubscriber: Sendable {
         case ended
     }
 
-    init(clientIdentifier: String, capacity: Int, slowTimeout: Duration, closeConnection: (@Sendable () -> Void)?, logger: Logger) {
+    init(
+        clientIdentifier: String, capacity: Int, slowTimeout: Duration, closeConnection: (@Sendable () -> Void)?, loops: FanOutLoops,
+        logger: Logger
+    ) {
         self.clientIdentifier = clientIdentifier
         self.capacity = max(1, capacity)
         self.slowTimeout = slowTimeout
         self.closeConnection = closeConnection
+        self.loops = loops
         self.logger = logger
     }
 
@@ -57,9 +80,19 @@ final class FanOutSubscriber: Sendable {
     func offer(_ message: Message) -> Offer {
         var waiter: CheckedContinuation<StreamWait, any Error>?
         var fullSince: ContinuousClock.Instant?
+        var ready: FanOutLoopQueue?
         let offer = state.withLock { state -> Offer in
             guard state.end == nil else { return .ended }
-            if let pending = state.waiter {
+            if state.direct != nil {
+                if state.buffer.count < capacity {
+                    state.buffer.append(message)
+                    if !state.direct!.scheduled {
+                        state.direct!.scheduled = true
+                        ready = state.direct!.queue
+                    }
+                    return .buffered
+                }
+            } else if let pending = state.waiter {
                 state.waiter = nil
                 waiter = pending
                 return .buffered
@@ -76,6 +109,7 @@ final class FanOutSubscriber: Sendable {
             return .dropped
         }
         waiter?.resume(returning: .message(message))
+        ready?.schedule(self)
         if let fullSince {
             // One timer per time the buffer fills up, not one per message.
             Task {
@@ -89,13 +123,16 @@ final class FanOutSubscriber: Sendable {
     /// Ends the subscriber if its buffer has stayed full since `since`.
     private func expire(ifFullSince since: ContinuousClock.Instant) {
         let error = GatewayError(.slowSubscriber, "Too slow", detail: slowReason)
-        let (expired, dropped) = state.withLock { state -> (Bool, Int) in
-            guard state.end == nil, state.fullSince == since else { return (false, 0) }
+        let (expired, dropped, waiter) = state.withLock { state -> (Bool, Int, CheckedContinuation<StreamWait, any Error>?) in
+            guard state.end == nil, state.fullSince == since else { return (false, 0, nil) }
             state.end = .failed(error)
             state.buffer.removeAll()
-            return (true, state.dropped)
+            defer { state.waiter = nil }
+            return (true, state.dropped, state.waiter)
         }
         guard expired else { return }
+        // A subscriber that writes itself has a reader waiting for nothing but the end.
+        waiter?.resume(throwing: error)
         logger.notice(
             "Slow subscriber disconnected", metadata: ["client": "\(clientIdentifier)", "reason": "\(slowReason)", "dropped": "\(dropped)"])
         guard let closeConnection else { return }
@@ -159,9 +196,10 @@ final class FanOutSubscriber: Sendable {
         return waiter != nil
     }
 
-    /// A buffered message, or the end (`.some(nil)`, or the failure thrown); nil to wait.
+    /// A buffered message, or the end (`.some(nil)`, or the failure thrown); nil to wait. (While
+    /// the subscriber writes itself, the reader takes no message.)
     private static func take(_ state: inout State) throws -> Message?? {
-        if let message = state.buffer.popFirst() {
+        if state.direct == nil, let message = state.buffer.popFirst() {
             state.fullSince = nil
             return .some(message)
         }
@@ -185,4 +223,104 @@ final class FanOutSubscriber: Sendable {
 
     /// Whether new messages would be dropped.
     var isFull: Bool { state.withLock { $0.buffer.count >= capacity } }
+
+    // MARK: Writing to the client's connection
+
+    /// From now on writes the messages to `connection` itself (what is buffered first).
+    func deliver(to connection: any LiveConnection) {
+        let queue = loops.queue(for: connection.eventLoop)
+        let schedule = state.withLock { state -> Bool in
+            guard state.direct == nil else { return false }
+            state.direct = Direct(connection: connection, queue: queue, scheduled: !state.buffer.isEmpty)
+            return !state.buffer.isEmpty
+        }
+        if schedule { queue.schedule(self) }
+    }
+
+    /// On the connection's event loop: writes everything buffered and flushes once. When the
+    /// connection is then above its high-water mark, the next writes wait until this one has left.
+    func writeReady() {
+        writeBuffered(evenIfAwaiting: false)
+    }
+
+    private func writeBuffered(evenIfAwaiting: Bool) {
+        var messages = Deque<Message>()
+        let connection = state.withLock { state -> (any LiveConnection)? in
+            guard var direct = state.direct else { return nil }
+            direct.scheduled = false
+            defer { state.direct = direct }
+            guard !state.buffer.isEmpty, evenIfAwaiting || !direct.awaitingWrite else { return nil }
+            swap(&messages, &state.buffer)
+            state.fullSince = nil
+            return direct.connection
+        }
+        guard let connection else { return }
+        var last: EventLoopPromise<Void>?
+        for (index, message) in messages.enumerated() {
+            if index == messages.count - 1, !connection.isWritable {
+                last = connection.eventLoop.makePromise()
+            }
+            connection.write(message, promise: last)
+        }
+        connection.flush()
+        guard let last else { return }
+        state.withLock { $0.direct?.awaitingWrite = true }
+        last.futureResult.whenComplete { _ in
+            self.state.withLock { $0.direct?.awaitingWrite = false }
+            self.writeReady()
+        }
+    }
+
+    /// Stops writing to the connection, after what is buffered: once it returns, nothing more is
+    /// written to it.
+    func stopDelivering() async {
+        guard let eventLoop = state.withLock({ $0.direct?.connection.eventLoop }) else { return }
+        try? await eventLoop.submit {
+            self.writeBuffered(evenIfAwaiting: true)
+            self.state.withLock { $0.direct = nil }
+        }.get()
+    }
+}
+
+/// The per-event-loop queues of the subscribers that write to their connections themselves.
+final class FanOutLoops: Sendable {
+    private let queues = Mutex<[ObjectIdentifier: FanOutLoopQueue]>([:])
+
+    func queue(for eventLoop: any EventLoop) -> FanOutLoopQueue {
+        queues.withLock { queues in
+            if let queue = queues[ObjectIdentifier(eventLoop)] { return queue }
+            let queue = FanOutLoopQueue(eventLoop: eventLoop)
+            queues[ObjectIdentifier(eventLoop)] = queue
+            return queue
+        }
+    }
+}
+
+/// The subscribers of one event loop that have messages to write: one task on the loop writes
+/// for all of them, however many messages and subscribers became ready meanwhile.
+final class FanOutLoopQueue: Sendable {
+    let eventLoop: any EventLoop
+    private let ready = Mutex<(subscribers: [FanOutSubscriber], scheduled: Bool)>(([], false))
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func schedule(_ subscriber: FanOutSubscriber) {
+        let run = ready.withLock { ready -> Bool in
+            ready.subscribers.append(subscriber)
+            defer { ready.scheduled = true }
+            return !ready.scheduled
+        }
+        if run { eventLoop.execute { self.run() } }
+    }
+
+    private func run() {
+        let subscribers = ready.withLock { ready -> [FanOutSubscriber] in
+            ready.scheduled = false
+            defer { ready.subscribers.removeAll(keepingCapacity: true) }
+            return ready.subscribers
+        }
+        for subscriber in subscribers { subscriber.writeReady() }
+    }
 }

@@ -80,7 +80,8 @@ public enum GatewayServer {
         let transactionId =
             head.headerFields[GatewayHeaders.transactionId] ?? head.headerFields[GatewayHeaders.graviteeTransactionId] ?? requestId
         let context = dispatcher.context(
-            for: target, clientIdentifier: clientIdentifier, requestId: requestId, closeConnection: { channel.close(promise: nil) })
+            for: target, clientIdentifier: clientIdentifier, requestId: requestId, closeConnection: { channel.close(promise: nil) },
+            clientChannel: channel)
         var headers = HTTPFields()
         headers[GatewayHeaders.requestId] = requestId
         headers[GatewayHeaders.transactionId] = transactionId
