@@ -201,7 +201,11 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceEntrypointsTests",
-            dependencies: ["SluiceEntrypoints"],
+            dependencies: [
+                "SluiceEntrypoints",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,6 @@
 import NIOCore
+import NIOEmbedded
+import NIOHTTPTypes
 import SluiceCore
 import Testing
 @testable import SluiceEntrypoints
@@ -121,5 +123,28 @@ struct SSEEncodingTests {
         #expect(
             String(buffer: buffer)
                 == "retry: 5000\n\nid: 0\nevent: message\ndata: a\n\n:\n\nid: 1\nevent: message\ndata: b\ndata: c\n\nevent: goaway\ndata: bye\n\n")
+    }
+
+    @Test("A live connection writes the messages that came meanwhile as one chunk, each encoded once for every subscriber")
+    func liveConnectionWritesOneChunk() throws {
+        let channel = EmbeddedChannel()
+        let connection = SSELiveConnection(channel: channel, encoder: SSEEncoder())
+        var first = Message(id: "1", content: "a")
+        first.encodings = WireEncodings()
+        connection.write([first, Message(id: "2", content: "b")], promise: nil)
+        connection.flush()
+        #expect(try body(channel.readOutbound(as: HTTPResponsePart.self)) == "id: 1\nevent: message\ndata: a\n\nid: 2\nevent: message\ndata: b\n\n")
+        #expect(try channel.readOutbound(as: HTTPResponsePart.self) == nil)
+        // The first message's bytes are kept with it: another subscriber writes them as they are.
+        let kept = first.encodings?.encoding(SSEEncoder().encodingKey) { ByteBuffer(string: "encoded again") }
+        #expect(kept.map { String(buffer: $0) } == "id: 1\nevent: message\ndata: a\n\n")
+        connection.write([first], promise: nil)
+        connection.flush()
+        #expect(try body(channel.readOutbound(as: HTTPResponsePart.self)) == "id: 1\nevent: message\ndata: a\n\n")
+    }
+
+    private func body(_ part: HTTPResponsePart?) -> String? {
+        guard case .body(let buffer) = part else { return nil }
+        return String(buffer: buffer)
     }
 }

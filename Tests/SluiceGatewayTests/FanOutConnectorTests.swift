@@ -243,6 +243,7 @@ struct FanOutConnectorTests {
         release()
         try await eventually { connection.written.count == 5 }
         #expect(connection.written == ["m1", "m2", "m3", "m4", "m5"])
+        #expect(connection.writes == 1)
         #expect(connection.flushes == 1)
         upstream.yield(Message(content: "m6"))
         try await eventually { connection.written.count == 6 }
@@ -322,14 +323,15 @@ struct FanOutConnectorTests {
 /// decides when it is writable and when its writes have left.
 final class RecordingConnection: LiveConnection {
     let eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
-    private let state = Mutex<(written: [String], flushes: Int, writable: Bool, promises: [EventLoopPromise<Void>])>(([], 0, true, []))
+    private let state = Mutex<(written: [String], writes: Int, flushes: Int, writable: Bool, promises: [EventLoopPromise<Void>])>(([], 0, 0, true, []))
 
     var isWritable: Bool { state.withLock { $0.writable } }
 
-    func write(_ message: Message, promise: EventLoopPromise<Void>?) {
+    func write<Messages: Collection<Message>>(_ messages: Messages, promise: EventLoopPromise<Void>?) {
         eventLoop.preconditionInEventLoop()
         state.withLock { state in
-            state.written.append(String(buffer: message.content))
+            state.written += messages.map { String(buffer: $0.content) }
+            state.writes += 1
             if let promise { state.promises.append(promise) }
         }
     }
@@ -340,6 +342,7 @@ final class RecordingConnection: LiveConnection {
     }
 
     var written: [String] { state.withLock { $0.written } }
+    var writes: Int { state.withLock { $0.writes } }
     var flushes: Int { state.withLock { $0.flushes } }
     var pendingPromises: Int { state.withLock { $0.promises.count } }
     func setWritable(_ writable: Bool) { state.withLock { $0.writable = writable } }

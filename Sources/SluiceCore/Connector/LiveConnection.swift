@@ -10,9 +10,9 @@ public protocol LiveConnection: AnyObject, Sendable {
     var eventLoop: any EventLoop { get }
     /// Whether the connection takes more without queueing beyond its high-water mark.
     var isWritable: Bool { get }
-    /// Queues a message (in the entrypoint's wire format); `promise` completes once it has been
-    /// written to the socket.
-    func write(_ message: Message, promise: EventLoopPromise<Void>?)
+    /// Queues messages, in order and in the entrypoint's wire format (in one write where the
+    /// format allows); `promise` completes once they have been written to the socket.
+    func write<Messages: Collection<Message>>(_ messages: Messages, promise: EventLoopPromise<Void>?)
     /// Sends what was queued.
     func flush()
 }

@@ -123,8 +123,9 @@ public enum SSEEntrypoint {
         var lastWrite = ContinuousClock.now
         var heartbeat = wake(waker, at: lastWrite + heartbeatInterval)
         defer { heartbeat.cancel() }
+        let encodingKey = encoder.encodingKey
         func encoded(_ message: Message) -> ByteBuffer {
-            message.encodings?.encoding(encoder.encodingKey) { encoder.encoded(message) } ?? encoder.encoded(message)
+            message.encodings?.encoding(encodingKey) { encoder.encoded(message) } ?? encoder.encoded(message)
         }
         var batch = ByteBuffer()
         while true {
@@ -181,18 +182,35 @@ final class SSELiveConnection: LiveConnection {
     let encoder: SSEEncoder
     private let lastFlush = Mutex(ContinuousClock.now)
 
+    private let encodingKey: String
+
     init(channel: any Channel, encoder: SSEEncoder) {
         self.channel = channel
         self.encoder = encoder
+        encodingKey = encoder.encodingKey
     }
 
     var eventLoop: any EventLoop { channel.eventLoop }
 
     var isWritable: Bool { channel.isWritable }
 
-    func write(_ message: Message, promise: EventLoopPromise<Void>?) {
-        let bytes = message.encodings?.encoding(encoder.encodingKey) { encoder.encoded(message) } ?? encoder.encoded(message)
-        channel.write(HTTPResponsePart.body(bytes), promise: promise)
+    /// Several messages go out as one chunk.
+    func write<Messages: Collection<Message>>(_ messages: Messages, promise: EventLoopPromise<Void>?) {
+        guard messages.count > 1 else {
+            if let message = messages.first { channel.write(HTTPResponsePart.body(encoded(message)), promise: promise) }
+            return
+        }
+        var chunk: ByteBuffer?
+        for message in messages {
+            let bytes = encoded(message)
+            if chunk == nil { chunk = channel.allocator.buffer(capacity: bytes.readableBytes * messages.count) }
+            chunk!.writeImmutableBuffer(bytes)
+        }
+        channel.write(HTTPResponsePart.body(chunk!), promise: promise)
+    }
+
+    private func encoded(_ message: Message) -> ByteBuffer {
+        message.encodings?.encoding(encodingKey) { encoder.encoded(message) } ?? encoder.encoded(message)
     }
 
     func flush() {

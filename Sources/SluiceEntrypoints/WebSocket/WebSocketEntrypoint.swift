@@ -165,8 +165,12 @@ final class WebSocketLiveConnection: LiveConnection {
 
     var isWritable: Bool { channel.isWritable }
 
-    func write(_ message: Message, promise: EventLoopPromise<Void>?) {
-        channel.write(WebSocketFrame(fin: true, opcode: .binary, data: message.content), promise: promise)
+    func write<Messages: Collection<Message>>(_ messages: Messages, promise: EventLoopPromise<Void>?) {
+        var remaining = messages.count
+        for message in messages {
+            remaining -= 1
+            channel.write(WebSocketFrame(fin: true, opcode: .binary, data: message.content), promise: remaining == 0 ? promise : nil)
+        }
     }
 
     func flush() { channel.flush() }

@@ -238,7 +238,7 @@ final class FanOutSubscriber: Sendable {
     }
 
     /// On the connection's event loop: writes everything buffered and flushes once. When the
-    /// connection is then above its high-water mark, the next writes wait until this one has left.
+    /// connection is above its high-water mark, the next writes wait until this one has left.
     func writeReady() {
         writeBuffered(evenIfAwaiting: false)
     }
@@ -255,13 +255,9 @@ final class FanOutSubscriber: Sendable {
             return direct.connection
         }
         guard let connection else { return }
-        var last: EventLoopPromise<Void>?
-        for (index, message) in messages.enumerated() {
-            if index == messages.count - 1, !connection.isWritable {
-                last = connection.eventLoop.makePromise()
-            }
-            connection.write(message, promise: last)
-        }
+        // Above the high-water mark already: these go, and the next wait until they have left.
+        let last: EventLoopPromise<Void>? = connection.isWritable ? nil : connection.eventLoop.makePromise()
+        connection.write(messages, promise: last)
         connection.flush()
         guard let last else { return }
         state.withLock { $0.direct?.awaitingWrite = true }
