@@ -14,6 +14,8 @@
 #                                 publisher (QoS 1) into Mosquitto at 100 000 / N msg/s, N SSE or
 #                                 WebSocket clients of the /live API (QoS none). Baseline: nginx +
 #                                 nchan, the same N, rate and size, its publisher POSTing to nchan.
+#   mqtt-live-sse-1000-400k      the same with 1000 SSE clients at 400 000 deliveries/s offered (400
+#                                 msg/s): a load the yardstick cannot sustain on 2 cores.
 #   memory-idle-sse-10000         10 000 idle SSE clients of /live (no message): Sluice's RSS
 #                                 growth per connection against nginx's PSS (master + workers).
 #   memory-slow-sse-100           100 SSE clients of /live reading 300 bytes/s each while 1000 msg/s
@@ -29,6 +31,7 @@ for n in 100 1000 10000; do
   register_workload "mqtt-live-sse-$n" mqtt5 "mqtt_live sse $n"
   register_workload "mqtt-live-ws-$n" mqtt5 "mqtt_live ws $n"
 done
+register_workload mqtt-live-sse-1000-400k mqtt5 "mqtt_live sse 1000 400000"
 register_workload memory-idle-sse-10000 mqtt5 "memory_idle 10000"
 register_workload memory-slow-sse-100 mqtt5 "memory_slow 100"
 
@@ -153,8 +156,12 @@ mqtt_sse() {
 }
 
 # mqtt_live MODE SUBSCRIBERS: MODE sse or ws clients of /live against nchan (see live_fanout).
+# mqtt_live MODE SUBSCRIBERS [LOAD]: LOAD deliveries/s offered instead of BENCH_LIVE_LOAD.
 mqtt_live() {
   local mode=$1 subscribers=$2 name=mqtt-live-$1-$2
+  # Seen by live_fanout and live_rate (bash scoping is dynamic).
+  local LIVE_LOAD=${3:-$LIVE_LOAD}
+  [ -z "${3:-}" ] || name="$name-$(($3 / 1000))k"
   mosquitto_ensure "$name"
   sluice_ensure "$name"
   live_fanout "$name" "$mode" "$subscribers" "publisher: libmosquitto QoS 1 into Mosquitto" "" \

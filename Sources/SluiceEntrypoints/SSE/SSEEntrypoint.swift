@@ -121,7 +121,8 @@ public enum SSEEntrypoint {
         stop: StopSignal, connectionClosed: StopSignal, waker: StreamWaker, connection: SSELiveConnection?
     ) async throws -> StopSignal.Reason? {
         var lastWrite = ContinuousClock.now
-        var heartbeat = wake(waker, at: lastWrite + heartbeatInterval)
+        let eventLoop = connection?.eventLoop
+        var heartbeat = wake(waker, at: lastWrite + heartbeatInterval, on: eventLoop)
         defer { heartbeat.cancel() }
         let encodingKey = encoder.encodingKey
         func encoded(_ message: Message) -> ByteBuffer {
@@ -158,20 +159,38 @@ public enum SSEEntrypoint {
                     lastWrite = .now
                 }
                 heartbeat.cancel()
-                heartbeat = wake(waker, at: lastWrite + heartbeatInterval)
+                heartbeat = wake(waker, at: lastWrite + heartbeatInterval, on: eventLoop)
             case .end:
                 return nil
             }
         }
     }
 
-    /// Wakes `waker` at `deadline` unless cancelled first.
-    private static func wake(_ waker: StreamWaker, at deadline: ContinuousClock.Instant) -> Task<Void, Never> {
-        Task {
-            do {
-                try await Task.sleep(until: deadline, clock: .continuous)
-                waker.wake()
-            } catch {}
+    /// Wakes `waker` at `deadline` unless cancelled first: a timer of the connection's event loop
+    /// when there is one (much lighter than a task per idle stream), a sleeping task otherwise.
+    private static func wake(_ waker: StreamWaker, at deadline: ContinuousClock.Instant, on eventLoop: (any EventLoop)?) -> WakeTimer {
+        guard let eventLoop else {
+            return .task(Task {
+                do {
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                    waker.wake()
+                } catch {}
+            })
+        }
+        let (seconds, attoseconds) = (deadline - .now).components
+        let delay = TimeAmount.nanoseconds(max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        return .scheduled(eventLoop.scheduleTask(in: delay) { waker.wake() })
+    }
+
+    private enum WakeTimer {
+        case task(Task<Void, Never>)
+        case scheduled(Scheduled<Void>)
+
+        func cancel() {
+            switch self {
+            case .task(let task): task.cancel()
+            case .scheduled(let scheduled): scheduled.cancel()
+            }
         }
     }
 }
