@@ -143,6 +143,31 @@ struct SSEEncodingTests {
         #expect(try body(channel.readOutbound(as: HTTPResponsePart.self)) == "id: 1\nevent: message\ndata: a\n\n")
     }
 
+    @Test("Past the chunk limit a live connection writes each message's shared buffer as it is")
+    func liveConnectionWritesLargeBacklogsUncopied() throws {
+        let channel = EmbeddedChannel()
+        let connection = SSELiveConnection(channel: channel, encoder: SSEEncoder())
+        let large = String(repeating: "x", count: SSELiveConnection.chunkLimit / 2 - 64)
+        let messages = (1...3).map { index -> Message in
+            var message = Message(id: "\(index)", content: ByteBuffer(string: large))
+            message.encodings = WireEncodings()
+            return message
+        }
+        connection.write(messages, promise: nil)
+        connection.flush()
+        // The first two fit in one chunk; the third goes alone, as the buffer every subscriber shares.
+        let first = try #require(body(channel.readOutbound(as: HTTPResponsePart.self)))
+        #expect(first.components(separatedBy: "event: message").count == 3)
+        guard case .body(let third) = try channel.readOutbound(as: HTTPResponsePart.self) else {
+            Issue.record("a third write was expected")
+            return
+        }
+        let shared = try #require(messages[2].encodings?.encoding(SSEEncoder().encodingKey) { ByteBuffer() })
+        #expect(third == shared)
+        #expect(third.withUnsafeReadableBytes { $0.baseAddress } == shared.withUnsafeReadableBytes { $0.baseAddress })
+        #expect(try channel.readOutbound(as: HTTPResponsePart.self) == nil)
+    }
+
     private func body(_ part: HTTPResponsePart?) -> String? {
         guard case .body(let buffer) = part else { return nil }
         return String(buffer: buffer)

@@ -213,20 +213,38 @@ final class SSELiveConnection: LiveConnection {
 
     var isWritable: Bool { channel.isWritable }
 
-    /// Several messages go out as one chunk.
+    /// Messages that fit in ``chunkLimit`` bytes go out as one chunk; past that, each goes as it
+    /// is, its buffer shared with every other subscriber, so that a client that fell far behind
+    /// holds no copy of its backlog.
     func write<Messages: Collection<Message>>(_ messages: Messages, promise: EventLoopPromise<Void>?) {
-        guard messages.count > 1 else {
-            if let message = messages.first { channel.write(HTTPResponsePart.body(encoded(message)), promise: promise) }
-            return
-        }
         var chunk: ByteBuffer?
+        var oneByOne = false
+        var left = messages.count
         for message in messages {
+            left -= 1
             let bytes = encoded(message)
-            if chunk == nil { chunk = channel.allocator.buffer(capacity: bytes.readableBytes * messages.count) }
-            chunk!.writeImmutableBuffer(bytes)
+            let done = left == 0 ? promise : nil
+            if oneByOne {
+                channel.write(HTTPResponsePart.body(bytes), promise: done)
+            } else if var pending = chunk {
+                chunk = nil
+                if pending.readableBytes + bytes.readableBytes <= Self.chunkLimit {
+                    pending.writeImmutableBuffer(bytes)  // the first append copies the shared buffer
+                    chunk = pending
+                } else {
+                    oneByOne = true
+                    channel.write(HTTPResponsePart.body(pending), promise: nil)
+                    channel.write(HTTPResponsePart.body(bytes), promise: done)
+                }
+            } else {
+                chunk = bytes
+            }
         }
-        channel.write(HTTPResponsePart.body(chunk!), promise: promise)
+        if let pending = chunk { channel.write(HTTPResponsePart.body(pending), promise: promise) }
     }
+
+    /// The most bytes copied into one chunk.
+    static let chunkLimit = 16 * 1024
 
     private func encoded(_ message: Message) -> ByteBuffer {
         message.encodings?.encoding(encodingKey) { encoder.encoded(message) } ?? encoder.encoded(message)
