@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import SluiceCore
 import Testing
@@ -253,5 +254,14 @@ import Testing
             let response4 = try await client.execute(uri: "/demo", method: .put)
             #expect(response4.status == .notFound)
         }
+    }
+
+    @Test func entrypointLoggerCarriesTheRequestsMetadata() async throws {
+        let dispatcher = Dispatcher(registry: try await makeRegistry(mockDefinition()), limits: .init(), logger: Logger(label: "test"))
+        let target = try #require(dispatcher.entrypoint(of: try dispatcher.api(host: nil, path: "/demo"), for: .post))
+        let context = dispatcher.context(for: target, clientIdentifier: "client", requestId: "request-1")
+        #expect(context.logger[metadataKey: "api"] == "demo")
+        #expect(context.logger[metadataKey: "entrypoint"] == "http-post")
+        #expect(context.logger[metadataKey: "request"] == "request-1")
     }
 }

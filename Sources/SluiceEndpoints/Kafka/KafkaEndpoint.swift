@@ -13,7 +13,8 @@ public struct KafkaEndpointFactory: EndpointConnectorFactory {
     public var title: String { "Kafka" }
     public var configurationSchema: JSONSchema { KafkaEndpointConfiguration.schema }
     public var sharedConfigurationSchema: JSONSchema { KafkaEndpointConfiguration.sharedSchema }
-    public var supportedQoS: Set<QoS> { [.none, .auto, .atMostOnce, .atLeastOnce] }
+    public var supportedQoS: Set<QoS> { Self.qualities }
+    private static let qualities: Set<QoS> = [.none, .auto, .atMostOnce, .atLeastOnce]
     public var capabilities: ConnectorCapabilities { [.autoAck, .manualAck, .recover] }
 
     public func modes(configuration: JSONValue, sharedConfiguration: JSONValue) -> ConnectorModes {

@@ -13,7 +13,8 @@ public struct MQTT5EndpointFactory: EndpointConnectorFactory {
     public var title: String { "MQTT 5" }
     public var configurationSchema: JSONSchema { MQTT5EndpointConfiguration.schema }
     public var sharedConfigurationSchema: JSONSchema { MQTT5EndpointConfiguration.sharedSchema }
-    public var supportedQoS: Set<QoS> { Set(QoS.allCases) }
+    public var supportedQoS: Set<QoS> { Self.qualities }
+    private static let qualities: Set<QoS> = Set(QoS.allCases)
     /// MQTT messages have no id to resume from: no `recover`.
     public var capabilities: ConnectorCapabilities { [.autoAck, .manualAck] }
 

@@ -56,7 +56,8 @@ public struct MockEndpointFactory: EndpointConnectorFactory {
     public var title: String { "Mock" }
     public var configurationSchema: JSONSchema { MockConfiguration.schema }
     public var sharedConfigurationSchema: JSONSchema { .emptyObject }
-    public var supportedQoS: Set<QoS> { Set(QoS.allCases) }
+    public var supportedQoS: Set<QoS> { Self.qualities }
+    private static let qualities: Set<QoS> = Set(QoS.allCases)
     public var capabilities: ConnectorCapabilities { [.autoAck, .manualAck, .recover] }
 
     public func modes(configuration: JSONValue, sharedConfiguration: JSONValue) -> ConnectorModes { [.publish, .subscribe] }

@@ -14,7 +14,8 @@ public struct RabbitMQEndpointFactory: EndpointConnectorFactory {
     public var configurationSchema: JSONSchema { RabbitMQEndpointConfiguration.schema }
     public var sharedConfigurationSchema: JSONSchema { RabbitMQEndpointConfiguration.sharedSchema }
     /// At-most-once and at-least-once are refused (contract): no recover.
-    public var supportedQoS: Set<QoS> { [.none, .auto] }
+    public var supportedQoS: Set<QoS> { Self.qualities }
+    private static let qualities: Set<QoS> = [.none, .auto]
     public var capabilities: ConnectorCapabilities { [.autoAck, .manualAck] }
 
     public func modes(configuration: JSONValue, sharedConfiguration: JSONValue) -> ConnectorModes {

@@ -15,7 +15,22 @@ public struct EntrypointContext: Sendable {
     /// Fires when the client's connection closes, so that a stream ends (and releases its broker
     /// subscription) without waiting for a failed write.
     public var connectionClosed: StopSignal
-    public var logger: Logger
+    /// The request's logger: the gateway's, with `loggerMetadata` added when it is first asked for
+    /// (adding metadata renders it, a cost that most requests, which log nothing, do not pay).
+    public var logger: Logger {
+        get {
+            guard !loggerMetadata.isEmpty else { return baseLogger }
+            var logger = baseLogger
+            logger.handler.metadata.merge(loggerMetadata) { $1 }
+            return logger
+        }
+        set {
+            baseLogger = newValue
+            loggerMetadata = [:]
+        }
+    }
+    private var baseLogger: Logger
+    private var loggerMetadata: Logger.Metadata
     public var limits: EntrypointLimits
     /// Closes the client's connection (see ``SubscribeRequest/closeConnection``).
     public var closeConnection: (@Sendable () -> Void)?
@@ -25,7 +40,8 @@ public struct EntrypointContext: Sendable {
 
     public init(
         apiId: String, settings: EntrypointSettings, endpoint: any EndpointConnector, clientIdentifier: String,
-        stop: StopSignal, connectionClosed: StopSignal = StopSignal(), logger: Logger, limits: EntrypointLimits,
+        stop: StopSignal, connectionClosed: StopSignal = StopSignal(), logger: Logger, loggerMetadata: Logger.Metadata = [:],
+        limits: EntrypointLimits,
         closeConnection: (@Sendable () -> Void)? = nil, clientChannel: (any Channel)? = nil
     ) {
         self.apiId = apiId
@@ -34,7 +50,8 @@ public struct EntrypointContext: Sendable {
         self.clientIdentifier = clientIdentifier
         self.stop = stop
         self.connectionClosed = connectionClosed
-        self.logger = logger
+        self.baseLogger = logger
+        self.loggerMetadata = loggerMetadata
         self.limits = limits
         self.closeConnection = closeConnection
         self.clientChannel = clientChannel

@@ -99,13 +99,11 @@ struct Dispatcher: Sendable {
         for target: Target, clientIdentifier: String, requestId: String, closeConnection: (@Sendable () -> Void)? = nil,
         clientChannel: (any Channel)? = nil
     ) -> EntrypointContext {
-        var logger = self.logger
-        logger[metadataKey: "api"] = "\(target.api.id)"
-        logger[metadataKey: "entrypoint"] = "\(target.entrypoint.type)"
-        logger[metadataKey: "request"] = "\(requestId)"
-        return EntrypointContext(
+        EntrypointContext(
             apiId: target.api.id, settings: target.entrypoint, endpoint: target.api.endpoint, clientIdentifier: clientIdentifier,
-            stop: target.api.stop, logger: logger, limits: limits, closeConnection: closeConnection,
+            stop: target.api.stop, logger: logger,
+            loggerMetadata: ["api": .string(target.api.id), "entrypoint": .string(target.entrypoint.type), "request": .string(requestId)],
+            limits: limits, closeConnection: closeConnection,
             clientChannel: clientChannel)
     }
 }

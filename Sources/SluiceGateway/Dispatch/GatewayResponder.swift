@@ -39,7 +39,7 @@ public struct GatewayResponder: HTTPResponder {
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
-        let requestId = UUID().uuidString.lowercased()
+        let requestId = RequestIdentifier.next()
         let transactionId =
             request.headers[GatewayHeaders.transactionId] ?? request.headers[GatewayHeaders.graviteeTransactionId] ?? requestId
         var response: Response
