@@ -21,6 +21,9 @@ public enum HTTPPostEntrypoint {
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            // A body without Content-Length (chunked) that grows past the limit.
+            throw tooLarge(limit)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw tooLarge(limit)
         }

@@ -25,7 +25,10 @@ public enum GatewayServer {
         let dispatcher = responder.dispatcher
         let webSocket = WebSocketServerConfiguration(
             maxFrameSize: settings.webSocketMaxFrameSize, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5))
-        var server: HTTPServerBuilder = .http1WebSocketUpgrade(configuration: .init(http1: .init(), ws: webSocket)) { head, channel, _ in
+        let respond = collectedPostResponder(responder, logger: logger)
+        let maxBodySize = settings.limits.maxBodySize
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [CollectedPostHandler(maxBodySize: maxBodySize, respond: respond)])
+        var server: HTTPServerBuilder = .http1WebSocketUpgrade(configuration: .init(http1: http1, ws: webSocket)) { head, channel, _ in
             upgrade(head, channel: channel, dispatcher: dispatcher)
         }
         if let certificate = settings.tlsCertificatePath, let key = settings.tlsKeyPath {
@@ -34,10 +37,31 @@ public enum GatewayServer {
         return Application(
             responder: responder,
             server: server,
-            configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "Sluice"),
+            configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: serverName),
             services: services,
             onServerRunning: onServerRunning,
             logger: logger)
+    }
+
+    static let serverName = "Sluice"
+
+    /// The responder of POSTs taken on the event loop: what Hummingbird's application adds around
+    /// the responder (a `500` for an error thrown, `Date` and `Server`), without its connection task.
+    static func collectedPostResponder(_ responder: GatewayResponder, logger: Logger) -> CollectedPostHandler.Respond {
+        let dates = HTTPDateCache()
+        return { request, channel in
+            let context = GatewayRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
+            var response: Response
+            do {
+                response = try await responder.respond(to: request, context: context)
+            } catch {
+                logger.debug("Unrecognised error", metadata: ["error.type": "\(String(reflecting: type(of: error)))"])
+                response = Response(status: .internalServerError)
+            }
+            response.headers[.date] = dates.now
+            response.headers[.server] = serverName
+            return response
+        }
     }
 
     /// Loads the listener's PEM certificate chain and key; any problem stops the start-up (never a
@@ -76,7 +100,7 @@ public enum GatewayServer {
             let clientIdentifier = try? dispatcher.clientIdentifier(
                 headers: head.headerFields, query: uri.queryDictionary, remoteAddress: remoteAddress)
         else { return .dontUpgrade }
-        let requestId = UUID().uuidString.lowercased()
+        let requestId = RequestIdentifier.next()
         let transactionId =
             head.headerFields[GatewayHeaders.transactionId] ?? head.headerFields[GatewayHeaders.graviteeTransactionId] ?? requestId
         let context = dispatcher.context(

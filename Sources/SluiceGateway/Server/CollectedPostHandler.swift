@@ -1,0 +1,238 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTPTypes
+
+/// The publish path's HTTP/1 transport. A POST whose body is declared by `Content-Length` and
+/// fits the body limit is read on the connection's event loop and answered by the gateway's
+/// responder in one task that runs on that same loop (``EventLoopTaskExecutor``), which writes
+/// the response: no connection task, no async request stream, no hop to the cooperative pool.
+/// Every other request goes on to Hummingbird unchanged; the responder, and so every check and
+/// error, is the same for both.
+///
+/// Order is kept as HTTP/1 requires: a POST is taken only when no request handed on is still
+/// unanswered, and while a taken POST is in flight nothing more is read or handed on.
+final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    typealias Respond = @Sendable (Request, any Channel) async -> Response
+
+    private let respond: Respond
+    private let maxBodySize: Int
+
+    private enum State {
+        /// Parts go on to Hummingbird; `unanswered` requests handed on have no response end yet.
+        case handingOn(unanswered: Int)
+        /// A taken POST's body is being read.
+        case collecting(HTTPRequest, ByteBuffer?)
+        /// A taken POST is being answered; what arrives waits in `held`.
+        case answering
+    }
+
+    private var state: State = .handingOn(unanswered: 0)
+    /// What arrives while a taken POST is answered: request parts, or the decoder's error.
+    /// (An array: empty, it allocates nothing, and most connections never hold anything.)
+    private var held: [Result<HTTPRequestPart, any Error>] = []
+    private var readPending = false
+    /// The server asked the connection to close while a taken POST was not yet answered.
+    private var quiescing = false
+    /// Runs the responder's tasks on this connection's event loop.
+    private var executor: EventLoopTaskExecutor?
+
+    init(maxBodySize: Int, respond: @escaping Respond) {
+        self.maxBodySize = maxBodySize
+        self.respond = respond
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if case .answering = state {
+            held.append(.success(part))
+            return
+        }
+        receive(part, context: context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case .answering = state {
+            held.append(.failure(error))
+            return
+        }
+        context.fireErrorCaught(error)
+    }
+
+    private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch (state, part) {
+        case (.handingOn(let unanswered), .head(let head)):
+            if unanswered == 0, takes(head) {
+                state = .collecting(head, nil)
+            } else {
+                state = .handingOn(unanswered: unanswered + 1)
+                context.fireChannelRead(wrapInboundOut(part))
+            }
+        case (.handingOn, _):
+            context.fireChannelRead(wrapInboundOut(part))
+        case (.collecting(let head, var body), .body(let chunk)):
+            if body == nil {
+                body = chunk
+            } else {
+                body!.writeImmutableBuffer(chunk)
+            }
+            state = .collecting(head, body)
+        case (.collecting(let head, let body), .end):
+            state = .answering
+            answer(head, body: body ?? ByteBuffer(), context: context)
+        case (.collecting, .head), (.answering, _):
+            // The decoder never sends a head inside a request, and nothing is received while
+            // answering: both would be a broken pipeline, which ends the connection.
+            context.close(promise: nil)
+        }
+    }
+
+    /// A POST with a declared length within the limit, asking nothing else of the connection.
+    private func takes(_ head: HTTPRequest) -> Bool {
+        guard head.method == .post, head.headerFields[.transferEncoding] == nil, head.headerFields[.expect] == nil,
+            head.headerFields[.upgrade] == nil,
+            let length = head.headerFields[.contentLength].flatMap(Int.init), length >= 0, length <= maxBodySize
+        else { return false }
+        return true
+    }
+
+    private func answer(_ head: HTTPRequest, body: ByteBuffer, context: ChannelHandlerContext) {
+        let channel = context.channel
+        let respond = self.respond
+        let request = Request(head: head, body: RequestBody(buffer: body))
+        let closing = head.headerFields[.connection]?.lowercased() == "close"
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        if executor == nil { executor = EventLoopTaskExecutor(context.eventLoop) }
+        Task(executorPreference: executor) {
+            let response = await respond(request, channel)
+            let collected = CollectedBody()
+            let buffers: [ByteBuffer]?
+            do {
+                try await response.body.write(CollectingWriter(collected: collected))
+                buffers = collected.finished ? collected.buffers : nil
+            } catch {
+                buffers = nil
+            }
+            let finish = {
+                let (handler, context) = loopBound.value
+                handler.write(response.head, body: buffers, closing: closing, context: context)
+            }
+            // The task runs on the connection's loop, so this is normally a direct call.
+            if channel.eventLoop.inEventLoop { finish() } else { channel.eventLoop.execute(finish) }
+        }
+    }
+
+    private func write(_ head: HTTPResponse, body: [ByteBuffer]?, closing: Bool, context: ChannelHandlerContext) {
+        guard let body else {
+            // The body could not be produced: the response cannot be finished, so the
+            // connection ends, as it does when Hummingbird's body writing fails.
+            context.close(promise: nil)
+            return
+        }
+        var head = head
+        if closing || quiescing { head.headerFields[.connection] = "close" }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        for buffer in body {
+            context.write(wrapOutboundOut(.body(buffer)), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        state = .handingOn(unanswered: 0)
+        if closing || quiescing {
+            context.close(promise: nil)
+            return
+        }
+        let replaying = !held.isEmpty
+        while case .handingOn = state, !held.isEmpty {
+            switch held.removeFirst() {
+            case .success(let part): receive(part, context: context)
+            case .failure(let error): context.fireErrorCaught(error)
+            }
+        }
+        if replaying { context.fireChannelReadComplete() }
+        if case .handingOn = state, readPending {
+            readPending = false
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The connection's state handler closes an idle connection at once when the server
+        // quiesces; a taken POST is invisible to it, so its answer goes first.
+        if event is ChannelShouldQuiesceEvent {
+            switch state {
+            case .collecting, .answering:
+                quiescing = true
+                return
+            case .handingOn:
+                break
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data), case .handingOn(let unanswered) = state, unanswered > 0 {
+            state = .handingOn(unanswered: unanswered - 1)
+        }
+        context.write(data, promise: promise)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if case .answering = state {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+}
+
+/// A response body, gathered in the responder's task.
+private final class CollectedBody {
+    var buffers: [ByteBuffer] = []
+    var finished = false
+}
+
+private struct CollectingWriter: ResponseBodyWriter {
+    let collected: CollectedBody
+
+    mutating func write(_ buffer: ByteBuffer) async throws { collected.buffers.append(buffer) }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws { collected.finished = true }
+}
+
+/// The `Date` header's value, formatted once a second.
+final class HTTPDateCache: Sendable {
+    private let cached = NIOLockedValueBox<(second: Int, value: String)>((-1, ""))
+
+    var now: String {
+        let second = Int(Date().timeIntervalSince1970)
+        return cached.withLockedValue { cached in
+            if cached.second != second {
+                cached = (second, Self.format(second))
+            }
+            return cached.value
+        }
+    }
+
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// IMF-fixdate (RFC 9110 §5.6.7) of seconds since 1970.
+    static func format(_ seconds: Int) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+}

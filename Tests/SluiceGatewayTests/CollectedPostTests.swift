@@ -1,0 +1,249 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOEmbedded
+import NIOHTTPTypes
+import Synchronization
+import NIOPosix
+import SluiceCore
+import Testing
+
+@testable import SluiceGateway
+
+/// POSTs answered on the event loop (`CollectedPostHandler`) over real sockets: HTTP/1 order with
+/// requests that Hummingbird answers, errors, and the same answers as Hummingbird's own path.
+@Suite(.timeLimit(.minutes(1))) struct CollectedPostTests {
+    /// Sends `request` as one write and returns all the server answered until it closed.
+    static func exchange(port: Int, _ request: String) async throws -> String {
+        let received = NIOLockedValueBox(ByteBuffer())
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(received: received)) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        try await channel.writeAndFlush(ByteBuffer(string: request))
+        try await channel.closeFuture.get()
+        return received.withLockedValue { String(buffer: $0) }
+    }
+
+    final class Collector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let received: NIOLockedValueBox<ByteBuffer>
+        init(received: NIOLockedValueBox<ByteBuffer>) { self.received = received }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var buffer = unwrapInboundIn(data)
+            received.withLockedValue { $0.writeBuffer(&buffer) }
+        }
+    }
+
+    /// The status lines of a run of HTTP/1 responses, in order.
+    static func statuses(_ responses: String) -> [String] {
+        // A body need not end with a line break, so a status line may follow it directly.
+        responses.matches(of: #/HTTP/1\.1 (\d{3}) /#).map { String($0.output.1) }
+    }
+
+    static func post(_ path: String, _ body: String, close: Bool = false) -> String {
+        "POST \(path) HTTP/1.1\r\nHost: test\r\nContent-Length: \(body.utf8.count)\r\n\(close ? "Connection: close\r\n" : "")\r\n\(body)"
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-order", endpointType: "recording")))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            // A taken POST, a GET that Hummingbird answers, a POST sent while that GET may still
+            // be unanswered, a POST to no API, and a last POST that closes the connection.
+            let responses = try await Self.exchange(
+                port: port,
+                Self.post("/demo", "one") + "GET /nowhere HTTP/1.1\r\nHost: test\r\n\r\n" + Self.post("/demo", "two")
+                    + Self.post("/nowhere", "lost") + Self.post("/demo", "three", close: true))
+            #expect(Self.statuses(responses) == ["202", "404", "202", "404", "202"])
+            #expect(responses.hasSuffix("\r\n\r\n"))
+        }
+        #expect(recorded.withLock { $0["collected-order"]?.map { $0.content.text } } == ["one", "two", "three"])
+    }
+
+    @Test func malformedRequestAfterATakenPostIsAnsweredAfterIt() async throws {
+        let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-garbage", endpointType: "recording")))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let responses = try await Self.exchange(port: port, Self.post("/demo", "kept") + "NOT HTTP AT ALL\r\n\r\n")
+            #expect(Self.statuses(responses) == ["202", "400"])
+        }
+        #expect(recorded.withLock { $0["collected-garbage"]?.map { $0.content.text } } == ["kept"])
+    }
+
+    @Test func takenAndHandedOnPostsGetTheSameAnswers() async throws {
+        let registry = try await makeRegistry(
+            mockDefinition(id: "collected-same", endpointType: "recording"),
+            mockDefinition(id: "collected-failing", path: "/failing", endpointType: "failing"))
+        let app = try makeApp(registry, settings: testSettings(maxBodySize: 16))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            for (path, body) in [("/demo", "small"), ("/demo", String(repeating: "x", count: 17)), ("/failing", "x"), ("/nowhere", "x")] {
+                // With Content-Length the POST is taken on the event loop (within the limit);
+                // chunked, it goes to Hummingbird.
+                let taken = try await Self.exchange(port: port, Self.post(path, body, close: true))
+                let chunked = try await Self.exchange(
+                    port: port,
+                    "POST \(path) HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                        + "\(String(body.utf8.count, radix: 16))\r\n\(body)\r\n0\r\n\r\n")
+                let (takenHead, takenBody) = Self.split(taken)
+                let (chunkedHead, chunkedBody) = Self.split(chunked)
+                #expect(Self.statuses(taken) == Self.statuses(chunked), "\(path) \(body.count)")
+                #expect(takenBody == chunkedBody, "\(path) \(body.count)")
+                #expect(Self.headerNames(takenHead) == Self.headerNames(chunkedHead), "\(path) \(body.count)")
+            }
+        }
+        #expect(recorded.withLock { $0["collected-same"]?.map { $0.content.text } } == ["small", "small"])
+    }
+
+    static func split(_ response: String) -> (head: String, body: String) {
+        guard let end = response.range(of: "\r\n\r\n") else { return (response, "") }
+        return (String(response[..<end.lowerBound]), String(response[end.upperBound...]))
+    }
+
+    /// Header names, without those that depend on the framing or the connection.
+    static func headerNames(_ head: String) -> [String] {
+        head.components(separatedBy: "\r\n").dropFirst().compactMap { $0.split(separator: ":").first.map { $0.lowercased() } }
+            .filter { !["connection", "content-length", "transfer-encoding"].contains($0) }.sorted()
+    }
+
+    @Test func dateHeaderIsAnIMFFixdate() {
+        #expect(HTTPDateCache.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDateCache.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+    }
+}
+
+/// `CollectedPostHandler` alone, on a testing channel: what it takes, what it hands on, and the
+/// order it keeps.
+@Suite(.timeLimit(.minutes(1))) struct CollectedPostHandlerTests {
+    /// A responder that records the bodies it gets and answers once `gate` lets it.
+    final class Responder: Sendable {
+        let bodies = Mutex<[String]>([])
+        let gate: AsyncStream<Void>
+        let open: AsyncStream<Void>.Continuation
+
+        init(gated: Bool) {
+            (gate, open) = AsyncStream.makeStream()
+            if !gated { open.finish() }
+        }
+
+        var respond: CollectedPostHandler.Respond {
+            { request, _ in
+                var request = request
+                let body = (try? await request.collectBody(upTo: 1024)) ?? ByteBuffer()
+                self.bodies.withLock { $0.append(String(buffer: body)) }
+                for await _ in self.gate { break }
+                return Response(status: .accepted, headers: [.contentLength: "2"], body: .init(byteBuffer: ByteBuffer(string: "ok")))
+            }
+        }
+    }
+
+    static func post(_ body: String, headers: HTTPFields = [:]) -> [HTTPRequestPart] {
+        var fields = headers
+        if fields[.transferEncoding] == nil { fields[.contentLength] = "\(body.utf8.count)" }
+        return [.head(HTTPRequest(method: .post, scheme: nil, authority: "test", path: "/p", headerFields: fields)), .body(ByteBuffer(string: body)), .end(nil)]
+    }
+
+    static let get: [HTTPRequestPart] = [.head(HTTPRequest(method: .get, scheme: nil, authority: "test", path: "/p")), .end(nil)]
+
+    static func channel(_ responder: Responder, maxBodySize: Int = 64) async throws -> NIOAsyncTestingChannel {
+        let channel = NIOAsyncTestingChannel()
+        try await channel.pipeline.addHandler(CollectedPostHandler(maxBodySize: maxBodySize, respond: responder.respond))
+        return channel
+    }
+
+    static func send(_ parts: [HTTPRequestPart], to channel: NIOAsyncTestingChannel) async throws {
+        for part in parts { try await channel.writeInbound(part) }
+    }
+
+    /// The parts handed on to the next handler (Hummingbird), up to now.
+    static func handedOn(_ channel: NIOAsyncTestingChannel) async throws -> [HTTPRequestPart] {
+        var parts: [HTTPRequestPart] = []
+        while let part = try await channel.readInbound(as: HTTPRequestPart.self) { parts.append(part) }
+        return parts
+    }
+
+    struct UnexpectedPart: Error {}
+
+    static func response(_ channel: NIOAsyncTestingChannel) async throws -> (HTTPResponse, String) {
+        guard case .head(let head) = try await channel.waitForOutboundWrite(as: HTTPResponsePart.self) else {
+            throw UnexpectedPart()
+        }
+        var body = ""
+        while true {
+            switch try await channel.waitForOutboundWrite(as: HTTPResponsePart.self) {
+            case .body(let buffer): body += String(buffer: buffer)
+            case .end: return (head, body)
+            case .head: throw UnexpectedPart()
+            }
+        }
+    }
+
+    @Test func aPostWithinTheLimitIsAnsweredHereAndNotHandedOn() async throws {
+        let responder = Responder(gated: false)
+        let channel = try await Self.channel(responder)
+        try await Self.send(Self.post("abc"), to: channel)
+        let (head, body) = try await Self.response(channel)
+        #expect(head.status == .accepted)
+        #expect(body == "ok")
+        #expect(try await Self.handedOn(channel).isEmpty)
+        #expect(responder.bodies.withLock { $0 } == ["abc"])
+    }
+
+    @Test func postsThatAskMoreOfTheConnectionAreHandedOn() async throws {
+        let responder = Responder(gated: false)
+        let channel = try await Self.channel(responder, maxBodySize: 4)
+        let handedOn: [[HTTPRequestPart]] = [
+            Self.post("too long"),
+            Self.post("x", headers: [.transferEncoding: "chunked"]),
+            Self.post("x", headers: [.expect: "100-continue"]),
+            Self.get,
+        ]
+        for parts in handedOn {
+            try await Self.send(parts, to: channel)
+            #expect(try await Self.handedOn(channel) == parts)
+            // What Hummingbird would answer, so that the next request may be taken.
+            try await channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+            try await channel.writeOutbound(HTTPResponsePart.end(nil))
+            _ = try await channel.readOutbound(as: HTTPResponsePart.self)
+            _ = try await channel.readOutbound(as: HTTPResponsePart.self)
+        }
+        #expect(responder.bodies.withLock { $0 }.isEmpty)
+    }
+
+    @Test func requestsArrivingWhileAPostIsAnsweredWaitAndKeepTheirOrder() async throws {
+        let responder = Responder(gated: true)
+        let channel = try await Self.channel(responder)
+        try await Self.send(Self.post("first") + Self.get + Self.post("second"), to: channel)
+        // The GET and the second POST wait: nothing is handed on before the first answer.
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(try await Self.handedOn(channel).isEmpty)
+        responder.open.yield()
+        #expect(try await Self.response(channel).0.status == .accepted)
+        // Then the GET goes to Hummingbird, and the POST behind it too, since the GET is not
+        // answered yet.
+        #expect(try await Self.handedOn(channel) == Self.get + Self.post("second"))
+        // Once both are answered, a new POST is taken again.
+        for _ in 0..<2 {
+            try await channel.writeOutbound(HTTPResponsePart.end(nil))
+            _ = try await channel.readOutbound(as: HTTPResponsePart.self)
+        }
+        responder.open.finish()
+        try await Self.send(Self.post("third"), to: channel)
+        #expect(try await Self.response(channel).0.status == .accepted)
+        #expect(responder.bodies.withLock { $0 } == ["first", "third"])
+    }
+
+    @Test func aPostAskingToCloseIsAnsweredThenTheConnectionCloses() async throws {
+        let responder = Responder(gated: false)
+        let channel = try await Self.channel(responder)
+        try await Self.send(Self.post("bye", headers: [.connection: "close"]), to: channel)
+        let (head, _) = try await Self.response(channel)
+        #expect(head.headerFields[.connection] == "close")
+        try await channel.closeFuture.get()
+    }
+}
