@@ -117,7 +117,12 @@ public final class MQTTSession: Sendable {
         let packet = MQTTPublishPacket(topicName: topic, payload: payload, qos: qos, retain: retain, properties: properties)
         let token = self.tokens.next()
         let driver = self.driver
-        _ = try await self.wait(token: token, self.eventLoop.flatSubmit { driver.value.core.publish(token: token, packet) })
+        // Called on the session's own loop (a publisher on that loop), the packet goes out now;
+        // from elsewhere, it hops to the loop.
+        let acknowledged =
+            self.eventLoop.inEventLoop
+            ? driver.value.core.publish(token: token, packet) : self.eventLoop.flatSubmit { driver.value.core.publish(token: token, packet) }
+        _ = try await self.wait(token: token, acknowledged)
     }
 
     /// Convenience: publishes a UTF-8 string payload.

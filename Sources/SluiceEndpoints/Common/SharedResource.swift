@@ -1,3 +1,5 @@
+import NIOCore
+import NIOPosix
 import SluiceCore
 import Synchronization
 
@@ -78,5 +80,50 @@ final class SharedResource<Value: Sendable>: Sendable {
         case .opening(let task): return try? await task.value
         case .idle, .closed: return nil
         }
+    }
+}
+
+/// A ``SharedResource`` per event loop: a caller on an event loop (a POST answered on its
+/// connection's loop) uses, and opens, the resource bound to that loop, so its broker round trip
+/// never crosses threads; a caller on no loop takes the group's next one. At most one resource per
+/// loop of the group.
+final class SharedResourcePerLoop<Value: Sendable>: Sendable {
+    private struct Resources {
+        var byLoop: [ObjectIdentifier: SharedResource<Value>] = [:]
+        var closed = false
+    }
+
+    private let resources = Mutex(Resources())
+    private let isUsable: @Sendable (Value) -> Bool
+
+    init(isUsable: @escaping @Sendable (Value) -> Bool) {
+        self.isUsable = isUsable
+    }
+
+    /// The resource of the caller's event loop, opened on that loop with `open` when there is none.
+    func get(open: @escaping @Sendable (any EventLoop) async throws -> Value) async throws -> Value {
+        let eventLoop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
+        let isUsable = self.isUsable
+        let resource = try resources.withLock { resources in
+            if resources.closed { throw GatewayError(.stopping, "The endpoint is closed") }
+            if let resource = resources.byLoop[ObjectIdentifier(eventLoop)] { return resource }
+            let resource = SharedResource(isUsable: isUsable)
+            resources.byLoop[ObjectIdentifier(eventLoop)] = resource
+            return resource
+        }
+        return try await resource.get { try await open(eventLoop) }
+    }
+
+    /// Ends sharing and returns the resources to close.
+    func close() async -> [Value] {
+        let all = resources.withLock { resources in
+            resources.closed = true
+            return Array(resources.byLoop.values)
+        }
+        var values: [Value] = []
+        for resource in all {
+            if let value = await resource.close() { values.append(value) }
+        }
+        return values
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import MQTT5
 import NIOCore
+import NIOPosix
 import NIOSSL
 import SluiceCore
 import Synchronization
@@ -54,7 +55,7 @@ public final class MQTT5Connector: EndpointConnector {
     let names: MQTT5ClientNames
     private let state = Mutex(State())
     /// The publishing session; a session that gave up is replaced on the next publish.
-    private let producerSession = SharedResource<MQTTSession> { $0.closeError == nil }
+    private let producerSessions = SharedResourcePerLoop<MQTTSession> { $0.closeError == nil }
 
     private struct State {
         var tls: TLSConfiguration?
@@ -105,9 +106,12 @@ public final class MQTT5Connector: EndpointConnector {
         }
     }
 
-    /// The shared producer session, connected on first use with a fresh client id.
+    /// The producer session of the caller's event loop, connected on first use with a fresh client
+    /// id: one per loop, so that a publish and its PUBACK stay on the loop of the request.
     private func producer() async throws -> MQTTSession {
-        try await producerSession.get { try await self.connect(clientIdentifier: self.names.producer(), cleanStart: true) }
+        try await producerSessions.get { eventLoop in
+            try await self.connect(clientIdentifier: self.names.producer(), cleanStart: true, on: eventLoop)
+        }
     }
 
     // MARK: Subscribe
@@ -165,7 +169,9 @@ public final class MQTT5Connector: EndpointConnector {
         // The producer's id is never used again: its session ends with it.
         var endSession = MQTTProperties()
         endSession.sessionExpiryInterval = 0
-        await producerSession.close()?.disconnect(properties: endSession)
+        for session in await producerSessions.close() {
+            await session.disconnect(properties: endSession)
+        }
         await withTaskGroup(of: Void.self) { group in
             for session in subscribers { group.addTask { await session.disconnect() } }
         }
@@ -173,7 +179,9 @@ public final class MQTT5Connector: EndpointConnector {
 
     // MARK: Connections
 
-    private func connect(clientIdentifier: String, cleanStart: Bool) async throws -> MQTTSession {
+    private func connect(
+        clientIdentifier: String, cleanStart: Bool, on eventLoop: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> MQTTSession {
         let tls = state.withLock { $0.tls }
         if configuration.tls != nil, tls == nil {
             throw GatewayError.configurationInvalid(detail: "the TLS stores were not read")
@@ -188,7 +196,8 @@ public final class MQTT5Connector: EndpointConnector {
         clientConfiguration.resubscribesOnResume = true
         do {
             return try await MQTTSession.connect(
-                configuration: clientConfiguration, retry: MQTTRetryPolicy(maximumRetries: configuration.reconnectAttempts))
+                configuration: clientConfiguration, retry: MQTTRetryPolicy(maximumRetries: configuration.reconnectAttempts),
+                eventLoopGroup: eventLoop)
         } catch {
             throw GatewayError(mqtt: error)
         }

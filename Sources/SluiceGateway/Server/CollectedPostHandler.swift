@@ -6,6 +6,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTPTypes
+import SluiceCore
 
 /// The publish path's HTTP/1 transport. A POST whose body is declared by `Content-Length` and
 /// fits the body limit is read on the connection's event loop and answered by the gateway's
