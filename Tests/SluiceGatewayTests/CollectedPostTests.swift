@@ -246,4 +246,18 @@ import Testing
         #expect(head.headerFields[.connection] == "close")
         try await channel.closeFuture.get()
     }
+
+    @Test func aServerQuiescingWhileAPostIsAnsweredClosesAfterTheAnswer() async throws {
+        let responder = Responder(gated: true)
+        let channel = try await Self.channel(responder)
+        try await Self.send(Self.post("last"), to: channel)
+        try await channel.testingEventLoop.executeInContext {
+            channel.pipeline.syncOperations.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+        responder.open.finish()
+        let (head, _) = try await Self.response(channel)
+        #expect(head.status == .accepted)
+        #expect(head.headerFields[.connection] == "close")
+        try await channel.closeFuture.get()
+    }
 }

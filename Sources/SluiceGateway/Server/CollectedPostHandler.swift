@@ -167,15 +167,13 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // The connection's state handler closes an idle connection at once when the server
-        // quiesces; a taken POST is invisible to it, so its answer goes first.
-        if event is ChannelShouldQuiesceEvent {
-            switch state {
-            case .collecting, .answering:
-                quiescing = true
-                return
-            case .handingOn:
-                break
-            }
+        // quiesces; a taken POST being answered is invisible to it, so its answer goes first and
+        // the connection closes after it. (One still being read has published nothing yet: it
+        // ends with the connection, as a client that never finishes its body must not hold up
+        // the shutdown.)
+        if event is ChannelShouldQuiesceEvent, case .answering = state {
+            quiescing = true
+            return
         }
         context.fireUserInboundEventTriggered(event)
     }
