@@ -35,7 +35,7 @@ import Testing
         init(received: NIOLockedValueBox<ByteBuffer>) { self.received = received }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var buffer = unwrapInboundIn(data)
-            received.withLockedValue { $0.writeBuffer(&buffer) }
+            received.withLockedValue { _ = $0.writeBuffer(&buffer) }
         }
     }
 
@@ -152,7 +152,10 @@ import Testing
 
     static func channel(_ responder: Responder, maxBodySize: Int = 64) async throws -> NIOAsyncTestingChannel {
         let channel = NIOAsyncTestingChannel()
-        try await channel.pipeline.addHandler(CollectedPostHandler(maxBodySize: maxBodySize, respond: responder.respond))
+        let respond = responder.respond
+        try await channel.testingEventLoop.executeInContext {
+            try channel.pipeline.syncOperations.addHandler(CollectedPostHandler(maxBodySize: maxBodySize, respond: respond))
+        }
         return channel
     }
 

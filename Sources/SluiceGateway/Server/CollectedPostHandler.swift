@@ -123,12 +123,16 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
             } catch {
                 buffers = nil
             }
-            let finish = {
+            // The task runs on the connection's loop, so this is normally a direct call.
+            if channel.eventLoop.inEventLoop {
                 let (handler, context) = loopBound.value
                 handler.write(response.head, body: buffers, closing: closing, context: context)
+            } else {
+                channel.eventLoop.execute {
+                    let (handler, context) = loopBound.value
+                    handler.write(response.head, body: buffers, closing: closing, context: context)
+                }
             }
-            // The task runs on the connection's loop, so this is normally a direct call.
-            if channel.eventLoop.inEventLoop { finish() } else { channel.eventLoop.execute(finish) }
         }
     }
 
