@@ -76,4 +76,11 @@ public protocol WakeableMessageSource: Sendable {
     /// Stops writing to the connection, after the messages already taken. Once it returns,
     /// nothing more is written: the reader may write its last words.
     func stopDelivering() async
+    /// ``stopDelivering()`` for a reader on the connection's event loop: it returns once the
+    /// messages already taken are written, and nothing more is written after it.
+    func stopDeliveringOnLoop()
+    /// Calls `action` once when the subscription ends (at once if it has): with nil when it
+    /// ended normally, with the failure otherwise. For a reader that waits for nothing (its
+    /// messages go to its connection): the end is all it needs to hear.
+    func whenEnded(_ action: @escaping @Sendable ((any Error)?) -> Void)
 }

@@ -30,6 +30,15 @@ public enum SSEEntrypoint {
             var lastWrite = ContinuousClock.now
             stream: do {
                 if let source = subscription.wakeable, qos == .none {
+                    if let loopWriter = writer as? any EventLoopBodyWriter {
+                        // The connection is served from its event loop: so is the stream.
+                        let connection = SSELiveConnection(channel: loopWriter.channel, encoder: encoder)
+                        SSELoopStream(
+                            source: source, connection: connection, body: loopWriter.handOver(),
+                            heartbeatInterval: configuration.heartbeatInterval, stop: stop, connectionClosed: connectionClosed, logger: logger
+                        ).start()
+                        return
+                    }
                     try await streamLive(
                         source, writer: &writer, encoder: encoder, heartbeatInterval: configuration.heartbeatInterval, stop: stop,
                         connectionClosed: connectionClosed, channel: channel)

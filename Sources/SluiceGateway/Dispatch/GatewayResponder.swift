@@ -92,13 +92,24 @@ public struct GatewayResponder: HTTPResponder {
         return (Self.tracking(response, api: api), target.descriptor.modes(target.entrypoint.configuration).contains(.subscribe) ? clientIdentifier : nil)
     }
 
-    /// Keeps the API's in-flight count until the response body has been written.
+    /// Keeps the API's in-flight count until the response body has been written, or, for a body
+    /// handed over to its connection's event loop, until that stream ends.
     static func tracking(_ response: Response, api: DeployedApi) -> Response {
         var response = response
         let body = response.body
         response.body = ResponseBody(contentLength: body.contentLength) { writer in
-            defer { api.finished() }
-            try await body.write(writer)
+            let loopWriter = writer as? any EventLoopBodyWriter
+            do {
+                try await body.write(writer)
+            } catch {
+                api.finished()
+                throw error
+            }
+            if let handedOver = loopWriter?.handedOver {
+                handedOver.whenEnded { api.finished() }
+            } else {
+                api.finished()
+            }
         }
         return response
     }

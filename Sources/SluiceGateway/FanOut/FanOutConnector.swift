@@ -291,6 +291,10 @@ struct FanOutMessages: AsyncSequence, WakeableMessageSource {
 
     func stopDelivering() async { await subscriber.stopDelivering() }
 
+    func stopDeliveringOnLoop() { subscriber.stopDeliveringOnLoop() }
+
+    func whenEnded(_ action: @escaping @Sendable ((any Error)?) -> Void) { subscriber.whenEnded(action) }
+
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(subscriber: subscriber, lease: lease) }
 
     struct AsyncIterator: AsyncIteratorProtocol {

@@ -36,6 +36,8 @@ final class FanOutSubscriber: Sendable {
         var dropped = 0
         /// Set while the subscriber writes to the client's connection itself.
         var direct: Direct?
+        /// Told of the end (``whenEnded(_:)``).
+        var onEnd: (@Sendable ((any Error)?) -> Void)?
     }
 
     private struct Direct {
@@ -123,16 +125,21 @@ final class FanOutSubscriber: Sendable {
     /// Ends the subscriber if its buffer has stayed full since `since`.
     private func expire(ifFullSince since: ContinuousClock.Instant) {
         let error = GatewayError(.slowSubscriber, "Too slow", detail: slowReason)
-        let (expired, dropped, waiter) = state.withLock { state -> (Bool, Int, CheckedContinuation<StreamWait, any Error>?) in
-            guard state.end == nil, state.fullSince == since else { return (false, 0, nil) }
+        let (expired, dropped, waiter, onEnd) = state.withLock {
+            state -> (Bool, Int, CheckedContinuation<StreamWait, any Error>?, (@Sendable ((any Error)?) -> Void)?) in
+            guard state.end == nil, state.fullSince == since else { return (false, 0, nil, nil) }
             state.end = .failed(error)
             state.buffer.removeAll()
-            defer { state.waiter = nil }
-            return (true, state.dropped, state.waiter)
+            defer {
+                state.waiter = nil
+                state.onEnd = nil
+            }
+            return (true, state.dropped, state.waiter, state.onEnd)
         }
         guard expired else { return }
         // A subscriber that writes itself has a reader waiting for nothing but the end.
         waiter?.resume(throwing: error)
+        onEnd?(error)
         logger.notice(
             "Slow subscriber disconnected", metadata: ["client": "\(clientIdentifier)", "reason": "\(slowReason)", "dropped": "\(dropped)"])
         guard let closeConnection else { return }
@@ -212,13 +219,34 @@ final class FanOutSubscriber: Sendable {
 
     /// Ends the stream after what is buffered: normally, or with the shared subscription's failure.
     func finish(_ error: (any Error)?) {
-        let waiter = state.withLock { state -> CheckedContinuation<StreamWait, any Error>? in
-            guard state.end == nil else { return nil }
+        let (waiter, onEnd) = state.withLock { state -> (CheckedContinuation<StreamWait, any Error>?, (@Sendable ((any Error)?) -> Void)?) in
+            guard state.end == nil else { return (nil, nil) }
             state.end = error.map { .failed($0) } ?? .finished
-            defer { state.waiter = nil }
-            return state.waiter
+            defer {
+                state.waiter = nil
+                state.onEnd = nil
+            }
+            return (state.waiter, state.onEnd)
         }
         if let error { waiter?.resume(throwing: error) } else { waiter?.resume(returning: .end) }
+        onEnd?(error)
+    }
+
+    /// Calls `action` once at the end: nil when the shared subscription ended, its failure (or
+    /// the slow-subscriber error) otherwise; at once when ended already.
+    func whenEnded(_ action: @escaping @Sendable ((any Error)?) -> Void) {
+        let ended = state.withLock { state -> End? in
+            guard let end = state.end else {
+                state.onEnd = action
+                return nil
+            }
+            return end
+        }
+        switch ended {
+        case nil: break
+        case .finished: action(nil)
+        case .failed(let error): action(error)
+        }
     }
 
     /// Whether new messages would be dropped.
@@ -271,10 +299,13 @@ final class FanOutSubscriber: Sendable {
     /// written to it.
     func stopDelivering() async {
         guard let eventLoop = state.withLock({ $0.direct?.connection.eventLoop }) else { return }
-        try? await eventLoop.submit {
-            self.writeBuffered(evenIfAwaiting: true)
-            self.state.withLock { $0.direct = nil }
-        }.get()
+        try? await eventLoop.submit { self.stopDeliveringOnLoop() }.get()
+    }
+
+    /// ``stopDelivering()`` on the connection's event loop.
+    func stopDeliveringOnLoop() {
+        writeBuffered(evenIfAwaiting: true)
+        state.withLock { $0.direct = nil }
     }
 }
 

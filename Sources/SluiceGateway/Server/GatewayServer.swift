@@ -11,7 +11,8 @@ import ServiceLifecycle
 import SluiceCore
 import SluiceEntrypoints
 
-/// Builds the gateway's HTTP server: HTTP/1.1 with WebSocket upgrades, optionally behind TLS.
+/// Builds the gateway's HTTP server: HTTP/1.1 with WebSocket upgrades, optionally behind TLS; event
+/// streams and POSTs served from the connections' event loops (``GatewayChildChannel``).
 public enum GatewayServer {
     public struct StartError: Error, CustomStringConvertible {
         public let description: String
@@ -28,8 +29,12 @@ public enum GatewayServer {
         let respond = collectedPostResponder(responder, logger: logger)
         let maxBodySize = settings.limits.maxBodySize
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [CollectedPostHandler(maxBodySize: maxBodySize, respond: respond)])
-        var server: HTTPServerBuilder = .http1WebSocketUpgrade(configuration: .init(http1: http1, ws: webSocket)) { head, channel, _ in
-            upgrade(head, channel: channel, dispatcher: dispatcher)
+        var server = HTTPServerBuilder { responder in
+            let hummingbird = HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(http1: http1, ws: webSocket)) {
+                head, channel, _ in
+                upgrade(head, channel: channel, dispatcher: dispatcher)
+            }
+            return GatewayChildChannel(base: hummingbird, maxBodySize: maxBodySize, respond: respond)
         }
         if let certificate = settings.tlsCertificatePath, let key = settings.tlsKeyPath {
             server = try .tls(server, tlsConfiguration: tlsConfiguration(certificate: certificate, key: key))

@@ -1,0 +1,246 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import NIOCore
+import NIOHTTPTypes
+import SluiceCore
+import SluiceEntrypoints
+import Synchronization
+
+/// Serves a connection whose first request asks for an event stream (``GatewayChildChannel``)
+/// from its event loop, one request after another: each is answered by the gateway's responder
+/// in one task on that loop, which writes the response as it comes (``EventLoopResponseWriter``).
+/// A live stream hands its body over to the loop and the task ends, so an idle stream holds no
+/// task at all.
+///
+/// Requests are answered in order: while one is answered nothing more is read, and what was
+/// already read waits. Request bodies are collected, within the gateway's body limit.
+final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let respond: CollectedPostHandler.Respond
+    private let maxBodySize: Int
+
+    private enum State {
+        case awaitingHead
+        case collecting(HTTPRequest, ByteBuffer?)
+        /// A body over the limit was refused; the rest of the request is skipped, then the
+        /// connection closes.
+        case refused
+        case answering
+    }
+
+    private var state = State.awaitingHead
+    /// What arrived while a request was answered: request parts, or the decoder's error.
+    private var held: [Result<HTTPRequestPart, any Error>] = []
+    private var readPending = false
+    /// The server asked the connection to close: it does after the response being written.
+    private var quiescing = false
+    private var executor: EventLoopTaskExecutor?
+
+    init(maxBodySize: Int, respond: @escaping CollectedPostHandler.Respond) {
+        self.maxBodySize = maxBodySize
+        self.respond = respond
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if case .answering = state {
+            held.append(.success(part))
+            return
+        }
+        receive(part, context: context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case .answering = state {
+            held.append(.failure(error))
+            return
+        }
+        refuseMalformed(context: context)
+    }
+
+    /// A request the decoder could not read: `400`, then the connection closes (after the
+    /// responses to the requests before it).
+    private func refuseMalformed(context: ChannelHandlerContext) {
+        state = .refused
+        let head = HTTPResponse(status: .badRequest, headerFields: [.contentLength: "0", .connection: "close"])
+        let channel = context.channel
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch (state, part) {
+        case (.awaitingHead, .head(let head)):
+            state = .collecting(head, nil)
+        case (.collecting(let head, var body), .body(var chunk)):
+            guard (body?.readableBytes ?? 0) + chunk.readableBytes <= maxBodySize else {
+                state = .refused
+                refuseBody(context: context)
+                return
+            }
+            if body == nil {
+                body = chunk
+            } else {
+                body!.writeBuffer(&chunk)
+            }
+            state = .collecting(head, body)
+        case (.collecting(let head, let body), .end):
+            state = .answering
+            answer(head, body: body ?? ByteBuffer(), context: context)
+        case (.refused, _):
+            break
+        case (.awaitingHead, _), (.collecting, .head), (.answering, _):
+            context.close(promise: nil)  // not what the decoder sends
+        }
+    }
+
+    /// A body over the limit: `413`, then the connection closes.
+    private func refuseBody(context: ChannelHandlerContext) {
+        let body = ByteBuffer(string: "The request body is larger than \(maxBodySize) bytes")
+        let head = HTTPResponse(
+            status: .contentTooLarge,
+            headerFields: [.contentType: "text/plain; charset=utf-8", .contentLength: "\(body.readableBytes)", .connection: "close"])
+        let channel = context.channel
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    private func answer(_ head: HTTPRequest, body: ByteBuffer, context: ChannelHandlerContext) {
+        let channel = context.channel
+        let respond = self.respond
+        let request = Request(head: head, body: RequestBody(buffer: body))
+        let closing = head.headerFields[.connection]?.lowercased() == "close"
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let writer = EventLoopResponseWriter(channel: channel) { complete in
+            let (handler, context) = loopBound.value
+            handler.responseEnded(complete: complete, closing: closing, context: context)
+        }
+        if executor == nil { executor = EventLoopTaskExecutor(context.eventLoop) }
+        Task(executorPreference: executor) {
+            let response = await respond(request, channel)
+            var head = response.head
+            if closing { head.headerFields[.connection] = "close" }
+            channel.write(HTTPResponsePart.head(head), promise: nil)
+            do {
+                try await response.body.write(writer)
+                writer.bodyReturned()
+            } catch {
+                writer.failed()
+            }
+        }
+    }
+
+    /// On the loop, once a response has ended: the next request, or the connection's end.
+    private func responseEnded(complete: Bool, closing: Bool, context: ChannelHandlerContext) {
+        guard complete, !closing, !quiescing else {
+            context.close(promise: nil)
+            return
+        }
+        state = .awaitingHead
+        while !held.isEmpty {
+            switch held.removeFirst() {
+            case .success(let part): receive(part, context: context)
+            case .failure: refuseMalformed(context: context)
+            }
+            if case .answering = state { return }
+            if case .refused = state { return }
+        }
+        if readPending {
+            readPending = false
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // A stream ends when the gateway stops it, and the connection with it; a request not yet
+        // complete has started nothing.
+        if event is ChannelShouldQuiesceEvent {
+            quiescing = true
+            if case .answering = state { return }
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if case .answering = state {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+}
+
+/// Writes a response body to a connection served from its event loop, as it comes. A live
+/// stream may hand the rest over to the loop (``EventLoopBodyWriter``). Tells the connection
+/// when the response has ended (`complete`: its last chunk went out), on the loop.
+final class EventLoopResponseWriter: EventLoopBodyWriter {
+    let channel: any Channel
+    private let ended: @Sendable (_ complete: Bool) -> Void
+
+    private enum State {
+        case writing
+        case finished
+        case handedOver(HandedOverBody)
+    }
+
+    private let state = Mutex(State.writing)
+
+    init(channel: any Channel, ended: @escaping @Sendable (_ complete: Bool) -> Void) {
+        self.channel = channel
+        self.ended = ended
+    }
+
+    func write(_ buffer: ByteBuffer) async throws {
+        try await channel.writeAndFlush(HTTPResponsePart.body(buffer)).get()
+    }
+
+    func finish(_ trailingHeaders: HTTPFields?) async throws {
+        state.withLock { $0 = .finished }
+        let ended = self.ended
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(HTTPResponsePart.end(trailingHeaders), promise: written)
+        written.futureResult.whenComplete { result in
+            if case .success = result { ended(true) } else { ended(false) }
+        }
+        try await written.futureResult.get()
+    }
+
+    func handOver() -> HandedOverBody {
+        let channel = self.channel
+        let ended = self.ended
+        let body = HandedOverBody {
+            channel.writeAndFlush(HTTPResponsePart.end(nil)).whenComplete { result in
+                if case .success = result { ended(true) } else { ended(false) }
+            }
+        }
+        state.withLock { $0 = .handedOver(body) }
+        return body
+    }
+
+    var handedOver: HandedOverBody? {
+        state.withLock { state in
+            if case .handedOver(let body) = state { return body }
+            return nil
+        }
+    }
+
+    /// The body's closure returned: unless it finished or handed over, the response cannot be
+    /// completed, and the connection ends.
+    func bodyReturned() {
+        guard case .writing = state.withLock({ $0 }) else { return }
+        failed()
+    }
+
+    /// Writing the body failed: the connection ends.
+    func failed() {
+        let ended = self.ended
+        channel.eventLoop.execute { ended(false) }
+    }
+}
