@@ -131,7 +131,7 @@ import Testing
             if !gated { open.finish() }
         }
 
-        var respond: CollectedPostHandler.Respond {
+        var respond: LoopResponder {
             { request, _ in
                 var request = request
                 let body = (try? await request.collectBody(upTo: 1024)) ?? ByteBuffer()

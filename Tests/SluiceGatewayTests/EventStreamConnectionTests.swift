@@ -95,10 +95,10 @@ final class RawConnection: Sendable {
     static let catalog = ConnectorCatalog(
         endpoints: Array(testCatalog.endpoints.values) + [BroadcastEndpointFactory()], entrypoints: Array(testCatalog.entrypoints.values))
 
-    static func broadcastDefinition(_ id: String) -> String {
+    static func broadcastDefinition(_ id: String, heartbeat: Int = 2000) -> String {
         mockDefinition(
             id: id, path: "/live",
-            entrypoints: entrypoints("type: sse\n        qos: none\n        configuration: {heartbeatIntervalInMs: 2000}", "type: http-post"),
+            entrypoints: entrypoints("type: sse\n        qos: none\n        configuration: {heartbeatIntervalInMs: \(heartbeat)}", "type: http-post"),
             endpointType: "broadcast", mockConfiguration: "{}")
     }
 
@@ -196,6 +196,39 @@ final class RawConnection: Sendable {
             try await streams[2].waitFor("data: after\n\n")
             for stream in streams.dropFirst() { await stream.close() }
             try await Self.eventually { api.activeCount == 0 }
+        }
+    }
+
+    @Test("A client that closes an idle stream is noticed at once, without a write to find out")
+    func idleClientCloseIsNoticed() async throws {
+        let registry = try await makeRegistry(Self.broadcastDefinition("loop-idle-close", heartbeat: 600_000), catalog: Self.catalog)
+        let app = try makeApp(registry)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let api = try #require(registry.api(id: "loop-idle-close"))
+            let stream = try await RawConnection.open(port: port)
+            try await stream.send(Self.streamRequest)
+            try await stream.waitFor("retry: 600000\n\n")
+            #expect(api.activeCount == 1)
+            await stream.close()
+            try await Self.eventually { api.activeCount == 0 }
+        }
+    }
+
+    @Test("A client that sends its request and closes its side still gets the answer")
+    func halfClosedClientGetsItsAnswer() async throws {
+        let app = try makeApp(try await makeRegistry(mockDefinition(id: "loop-half-closed", mockConfiguration: "{messageInterval: 10, messageCount: 2}")))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            for path in ["/nowhere", "/demo"] {
+                let connection = try await RawConnection.open(port: port)
+                try await connection.send("GET \(path) HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n")
+                try await connection.channel.close(mode: .output)
+                try await connection.channel.closeFuture.get()
+                let expected = path == "/demo" ? ["200"] : ["404"]
+                #expect(CollectedPostTests.statuses(connection.text) == expected)
+                if path == "/demo" { #expect(Self.ids(connection.text) == ["0", "1"]) }
+            }
         }
     }
 

@@ -18,6 +18,8 @@ final class ScriptedConnector: EndpointConnector {
     }
 
     private let state = Mutex<(upstreams: [Upstream], released: Int, failNext: GatewayError?)>(([], 0, nil))
+    /// Whether each subscribe ran on an event loop's thread.
+    let subscribedOnEventLoop = Mutex<[Bool]>([])
 
     func start() async throws {}
     func publish(_ message: Message) async throws {}
@@ -28,6 +30,7 @@ final class ScriptedConnector: EndpointConnector {
     func sharesSubscription(for request: SubscribeRequest) -> Bool { request.qos == .none }
 
     func subscribe(_ request: SubscribeRequest) async throws -> MessageSubscription {
+        subscribedOnEventLoop.withLock { $0.append(MultiThreadedEventLoopGroup.currentEventLoop != nil) }
         if let failure = state.withLock({ state -> GatewayError? in
             defer { state.failNext = nil }
             return state.failNext
@@ -85,6 +88,22 @@ struct FanOutConnectorTests {
         #expect(try await contents(&b, count: 4) == ["m1", "m2", "m3", "m4"])
         #expect(try await contents(&c1, count: 2) == ["m1", "m3"])
         #expect(try await contents(&c2, count: 2) == ["m2", "m4"])
+    }
+
+    @Test("The broker subscription does not run on the event loop of the request that started it")
+    func pumpLeavesTheRequestsLoop() async throws {
+        let base = ScriptedConnector()
+        let connector = FanOutConnector(base: base, settings: FanOutSettings(), logger: logger)
+        // As a request answered on its connection's loop subscribes.
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let subscription = try await Task(executorPreference: EventLoopTaskExecutor(loop)) {
+            #expect(loop.inEventLoop)
+            return try await connector.subscribe(request("a"))
+        }.value
+        #expect(base.subscribedOnEventLoop.withLock { $0 } == [false])
+        var iterator = subscription.makeAsyncIterator()
+        base.upstreams[0].continuation.yield(Message(content: "m"))
+        #expect(try await contents(&iterator, count: 1) == ["m"])
     }
 
     @Test("Every subscriber of a message gets the same shared encodings")

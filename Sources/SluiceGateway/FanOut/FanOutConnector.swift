@@ -104,7 +104,9 @@ final class FanOutConnector: EndpointConnector {
         // subscription, one Kafka group, one RabbitMQ queue) for all of the hub's.
         let request = SubscribeRequest(
             clientIdentifier: "sluice-fanout-\(UUID().uuidString.prefix(8).lowercased())", qos: .none, entrypoint: "fan-out")
-        let task = Task {
+        // The pump serves subscribers on every event loop: on the global executor, whatever the
+        // preference of the request that happened to start it.
+        let task = Task(executorPreference: globalConcurrentExecutor) {
             var outcome: (any Error)?
             do {
                 let upstream = try await base.subscribe(request)

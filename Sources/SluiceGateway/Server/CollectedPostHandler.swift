@@ -23,9 +23,7 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    typealias Respond = @Sendable (Request, any Channel) async -> Response
-
-    private let respond: Respond
+    private let respond: LoopResponder
     private let maxBodySize: Int
 
     private enum State {
@@ -47,7 +45,7 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// Runs the responder's tasks on this connection's event loop.
     private var executor: EventLoopTaskExecutor?
 
-    init(maxBodySize: Int, respond: @escaping Respond) {
+    init(maxBodySize: Int, respond: @escaping LoopResponder) {
         self.maxBodySize = maxBodySize
         self.respond = respond
     }

@@ -13,14 +13,14 @@ import Synchronization
 /// A live stream hands its body over to the loop and the task ends, so an idle stream holds no
 /// task at all.
 ///
-/// Requests are answered in order: while one is answered nothing more is read, and what was
-/// already read waits. Request bodies are collected, within the gateway's body limit.
+/// Requests are answered in order: what arrives while one is answered waits (and reading pauses
+/// then). Request bodies are collected, within the gateway's body limit.
 final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    private let respond: CollectedPostHandler.Respond
+    private let respond: LoopResponder
     private let maxBodySize: Int
 
     private enum State {
@@ -38,9 +38,13 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private var readPending = false
     /// The server asked the connection to close: it does after the response being written.
     private var quiescing = false
+    /// The client closed its side: no request comes any more.
+    private var inputClosed = false
+    /// The response being written, if any.
+    private var writer: EventLoopResponseWriter?
     private var executor: EventLoopTaskExecutor?
 
-    init(maxBodySize: Int, respond: @escaping CollectedPostHandler.Respond) {
+    init(maxBodySize: Int, respond: @escaping LoopResponder) {
         self.maxBodySize = maxBodySize
         self.respond = respond
     }
@@ -119,7 +123,12 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let writer = EventLoopResponseWriter(channel: channel) { complete in
             let (handler, context) = loopBound.value
             handler.responseEnded(complete: complete, closing: closing, context: context)
+        } handedOver: {
+            // A client that closed its side while the stream was set up has left it already.
+            let (handler, context) = loopBound.value
+            if handler.inputClosed { context.close(promise: nil) }
         }
+        self.writer = writer
         if executor == nil { executor = EventLoopTaskExecutor(context.eventLoop) }
         Task(executorPreference: executor) {
             let response = await respond(request, channel)
@@ -137,7 +146,8 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     /// On the loop, once a response has ended: the next request, or the connection's end.
     private func responseEnded(complete: Bool, closing: Bool, context: ChannelHandlerContext) {
-        guard complete, !closing, !quiescing else {
+        writer = nil
+        guard complete, !closing, !quiescing, !inputClosed else {
             context.close(promise: nil)
             return
         }
@@ -165,11 +175,23 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
             context.close(promise: nil)
             return
         }
+        // The server allows half-closed connections. A client that closes its side has left a
+        // stream handed over to the loop (an event-stream client never half-closes to go on
+        // reading): the connection closes, and the stream ends, at once. A response still being
+        // produced goes out first.
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            if case .answering = state, writer?.handedOver == nil { return }
+            context.close(promise: nil)
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// While a request is answered the connection goes on reading, so that a client that leaves
+    /// is noticed at once (its stream ends); once a request waits behind it, reading pauses.
     func read(context: ChannelHandlerContext) {
-        if case .answering = state {
+        if case .answering = state, !held.isEmpty {
             readPending = true
         } else {
             context.read()
@@ -183,6 +205,7 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
 final class EventLoopResponseWriter: EventLoopBodyWriter {
     let channel: any Channel
     private let ended: @Sendable (_ complete: Bool) -> Void
+    private let wasHandedOver: @Sendable () -> Void
 
     private enum State {
         case writing
@@ -192,9 +215,11 @@ final class EventLoopResponseWriter: EventLoopBodyWriter {
 
     private let state = Mutex(State.writing)
 
-    init(channel: any Channel, ended: @escaping @Sendable (_ complete: Bool) -> Void) {
+    /// `ended` and `handedOver` are called on the event loop.
+    init(channel: any Channel, ended: @escaping @Sendable (_ complete: Bool) -> Void, handedOver: @escaping @Sendable () -> Void) {
         self.channel = channel
         self.ended = ended
+        wasHandedOver = handedOver
     }
 
     func write(_ buffer: ByteBuffer) async throws {
@@ -221,6 +246,8 @@ final class EventLoopResponseWriter: EventLoopBodyWriter {
             }
         }
         state.withLock { $0 = .handedOver(body) }
+        let handedOver = wasHandedOver
+        channel.eventLoop.execute { handedOver() }
         return body
     }
 

@@ -17,7 +17,7 @@ import NIOHTTPTypesHTTP1
 struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let maxBodySize: Int
-    let respond: CollectedPostHandler.Respond
+    let respond: LoopResponder
 
     struct Value: ServerChildChannelValue {
         let channel: any Channel

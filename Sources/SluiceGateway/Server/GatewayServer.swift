@@ -11,6 +11,9 @@ import ServiceLifecycle
 import SluiceCore
 import SluiceEntrypoints
 
+/// Answers a request on its connection's event loop: the gateway's responder, run in a task there.
+typealias LoopResponder = @Sendable (Request, any Channel) async -> Response
+
 /// Builds the gateway's HTTP server: HTTP/1.1 with WebSocket upgrades, optionally behind TLS; event
 /// streams and POSTs served from the connections' event loops (``GatewayChildChannel``).
 public enum GatewayServer {
@@ -26,7 +29,7 @@ public enum GatewayServer {
         let dispatcher = responder.dispatcher
         let webSocket = WebSocketServerConfiguration(
             maxFrameSize: settings.webSocketMaxFrameSize, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5))
-        let respond = collectedPostResponder(responder, logger: logger)
+        let respond = loopResponder(responder, logger: logger)
         let maxBodySize = settings.limits.maxBodySize
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [CollectedPostHandler(maxBodySize: maxBodySize, respond: respond)])
         var server = HTTPServerBuilder { responder in
@@ -50,9 +53,10 @@ public enum GatewayServer {
 
     static let serverName = "Sluice"
 
-    /// The responder of POSTs taken on the event loop: what Hummingbird's application adds around
-    /// the responder (a `500` for an error thrown, `Date` and `Server`), without its connection task.
-    static func collectedPostResponder(_ responder: GatewayResponder, logger: Logger) -> CollectedPostHandler.Respond {
+    /// The responder of requests answered on the event loop (taken POSTs, event-stream
+    /// connections): what Hummingbird's application adds around the responder (a `500` for an
+    /// error thrown, `Date` and `Server`), without its connection task.
+    static func loopResponder(_ responder: GatewayResponder, logger: Logger) -> LoopResponder {
         let dates = HTTPDateCache()
         return { request, channel in
             let context = GatewayRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
