@@ -191,11 +191,16 @@ final class RawConnection: Sendable {
             #expect(api.activeCount == 3)
             await streams[0].close()
             try await Self.eventually { api.activeCount == 2 }
+            try await Self.eventually { (api.endpoint as? FanOutConnector)?.hubSubscriberCount == 2 }
             try await Self.publish("after", port: port)
             try await streams[1].waitFor("data: after\n\n")
             try await streams[2].waitFor("data: after\n\n")
+            let fanOut = try #require(api.endpoint as? FanOutConnector)
+            #expect(fanOut.hubSubscriberCount == 2)
             for stream in streams.dropFirst() { await stream.close() }
             try await Self.eventually { api.activeCount == 0 }
+            // Nothing holds the subscribers any more: they left the fan-out, which ended.
+            try await Self.eventually { fanOut.hubSubscriberCount == nil }
         }
     }
 
@@ -246,7 +251,7 @@ final class RawConnection: Sendable {
         }
     }
 
-    @Test("On a stream's connection: a body over the limit is refused with 413, and Connection: close is honoured")
+    @Test("On a stream's connection: a body over the limit is refused with 413, Connection: close is honoured, an upgrade is refused")
     func limitsAndClose() async throws {
         let app = try makeApp(
             try await makeRegistry(mockDefinition(id: "loop-limits", mockConfiguration: "{messageInterval: 10, messageCount: 1}")),
@@ -262,6 +267,14 @@ final class RawConnection: Sendable {
             #expect(CollectedPostTests.statuses(closing) == ["200"])
             #expect(closing.contains("Connection: close\r\n"))
             #expect(Self.ids(closing) == ["0"])
+            // A WebSocket upgrade behind a stream: refused with the reason, not misrouted.
+            let upgrade = try await CollectedPostTests.exchange(
+                port: port,
+                "GET /demo HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n"
+                    + "GET /demo HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            #expect(CollectedPostTests.statuses(upgrade) == ["200", "400"])
+            #expect(upgrade.hasSuffix("An upgrade needs a connection of its own: this one serves event streams"))
         }
     }
 

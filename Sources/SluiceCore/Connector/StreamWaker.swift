@@ -77,7 +77,8 @@ public protocol WakeableMessageSource: Sendable {
     /// nothing more is written: the reader may write its last words.
     func stopDelivering() async
     /// ``stopDelivering()`` for a reader on the connection's event loop: it returns once the
-    /// messages already taken are written, and nothing more is written after it.
+    /// messages already taken are written, and nothing more is written after it. The reader is
+    /// done: the end is no longer reported to it (``whenEnded(_:)``).
     func stopDeliveringOnLoop()
     /// Calls `action` once when the subscription ends (at once if it has): with nil when it
     /// ended normally, with the failure otherwise. For a reader that waits for nothing (its

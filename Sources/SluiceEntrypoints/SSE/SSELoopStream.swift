@@ -12,7 +12,8 @@ import SluiceCore
 /// `@unchecked Sendable`: the mutable state is touched on the event loop only (every entry point
 /// hops there first); the rest is immutable.
 final class SSELoopStream: @unchecked Sendable {
-    private let source: any WakeableMessageSource
+    /// Dropped at the end: the subscription leaves the fan-out once nothing holds it.
+    private var source: (any WakeableMessageSource)?
     private let connection: SSELiveConnection
     private let body: HandedOverBody
     private let heartbeatInterval: Duration
@@ -56,6 +57,7 @@ final class SSELoopStream: @unchecked Sendable {
     }
 
     private func startOnLoop() {
+        guard let source else { return }
         source.deliver(to: connection)
         scheduleHeartbeat(after: heartbeatInterval)
         closedObserver = connectionClosed.addObserver { reason in self.onLoop { $0.end(.stopped(reason)) } }
@@ -104,7 +106,8 @@ final class SSELoopStream: @unchecked Sendable {
         heartbeat = nil
         if let stopObserver { stop.removeObserver(stopObserver) }
         if let closedObserver { connectionClosed.removeObserver(closedObserver) }
-        source.stopDeliveringOnLoop()
+        source?.stopDeliveringOnLoop()
+        source = nil
         var buffer = ByteBuffer()
         switch cause {
         case .stopped(.clientClosed), .subscriptionEnded(nil):

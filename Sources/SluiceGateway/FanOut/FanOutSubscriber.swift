@@ -302,10 +302,14 @@ final class FanOutSubscriber: Sendable {
         try? await eventLoop.submit { self.stopDeliveringOnLoop() }.get()
     }
 
-    /// ``stopDelivering()`` on the connection's event loop.
+    /// ``stopDelivering()`` on the connection's event loop; the reader is done, so its end
+    /// action goes too (it may hold what holds this subscriber).
     func stopDeliveringOnLoop() {
         writeBuffered(evenIfAwaiting: true)
-        state.withLock { $0.direct = nil }
+        state.withLock { state in
+            state.direct = nil
+            state.onEnd = nil
+        }
     }
 }
 

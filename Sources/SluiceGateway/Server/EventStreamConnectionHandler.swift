@@ -79,11 +79,16 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.awaitingHead, .head(let head)):
+            guard head.headerFields[.upgrade] == nil else {
+                state = .refused
+                refuse(.badRequest, "An upgrade needs a connection of its own: this one serves event streams", context: context)
+                return
+            }
             state = .collecting(head, nil)
         case (.collecting(let head, var body), .body(var chunk)):
             guard (body?.readableBytes ?? 0) + chunk.readableBytes <= maxBodySize else {
                 state = .refused
-                refuseBody(context: context)
+                refuse(.contentTooLarge, "The request body is larger than \(maxBodySize) bytes", context: context)
                 return
             }
             if body == nil {
@@ -102,11 +107,11 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
-    /// A body over the limit: `413`, then the connection closes.
-    private func refuseBody(context: ChannelHandlerContext) {
-        let body = ByteBuffer(string: "The request body is larger than \(maxBodySize) bytes")
+    /// A request this connection cannot serve: `status` with `reason`, then the connection closes.
+    private func refuse(_ status: HTTPResponse.Status, _ reason: String, context: ChannelHandlerContext) {
+        let body = ByteBuffer(string: reason)
         let head = HTTPResponse(
-            status: .contentTooLarge,
+            status: status,
             headerFields: [.contentType: "text/plain; charset=utf-8", .contentLength: "\(body.readableBytes)", .connection: "close"])
         let channel = context.channel
         context.write(wrapOutboundOut(.head(head)), promise: nil)
