@@ -152,7 +152,7 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// On the loop, once a response has ended: the next request, or the connection's end.
     private func responseEnded(complete: Bool, closing: Bool, context: ChannelHandlerContext) {
         writer = nil
-        guard complete, !closing, !quiescing, !inputClosed else {
+        guard complete, !closing, !quiescing else {
             context.close(promise: nil)
             return
         }
@@ -164,6 +164,11 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
             }
             if case .answering = state { return }
             if case .refused = state { return }
+        }
+        // A client that closed its side gets the answers to what it sent, then the connection ends.
+        if inputClosed {
+            context.close(promise: nil)
+            return
         }
         if readPending {
             readPending = false
