@@ -168,6 +168,54 @@ struct SSEEncodingTests {
         #expect(try channel.readOutbound(as: HTTPResponsePart.self) == nil)
     }
 
+    /// Records what a live connection writes past the HTTP handlers.
+    final class RecordingPassage: ChunkedBodyPassage, @unchecked Sendable {
+        let eventLoop: any EventLoop
+        var written: [ByteBuffer] = []
+        var flushes = 0
+        init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+        func writeFramed(_ chunks: ByteBuffer, promise: EventLoopPromise<Void>?) {
+            written.append(chunks)
+            promise?.succeed()
+        }
+        func flush() { flushes += 1 }
+    }
+
+    @Test("With a passage, a live connection writes framed chunks past the HTTP handlers, framed once for every subscriber")
+    func liveConnectionWritesFramedChunks() throws {
+        let channel = EmbeddedChannel()
+        let passage = RecordingPassage(eventLoop: channel.eventLoop)
+        let connection = SSELiveConnection(channel: channel, encoder: SSEEncoder(), passage: passage)
+        var first = Message(id: "1", content: "a")
+        first.encodings = WireEncodings()
+        connection.write([first, Message(id: "2", content: "b")], promise: nil)
+        connection.flush()
+        // Two chunks back to back in one write, nothing through the channel.
+        let one = "id: 1\nevent: message\ndata: a\n\n"
+        let two = "id: 2\nevent: message\ndata: b\n\n"
+        #expect(passage.written.map { String(buffer: $0) } == ["\(String(one.utf8.count, radix: 16))\r\n\(one)\r\n\(String(two.utf8.count, radix: 16))\r\n\(two)\r\n"])
+        #expect(passage.flushes == 1)
+        #expect(try channel.readOutbound(as: HTTPResponsePart.self) == nil)
+        // A second subscriber writes the first message's framed buffer as it is, shared.
+        let second = SSELiveConnection(channel: channel, encoder: SSEEncoder(), passage: passage)
+        let written = passage.written.count
+        second.write([first], promise: nil)
+        let framed = try #require(first.encodings?.encoding(SSEEncoder().encodingKey + "+chunked") { ByteBuffer(string: "framed again") })
+        #expect(passage.written[written] == framed)
+        #expect(passage.written[written].withUnsafeReadableBytes { $0.baseAddress } == framed.withUnsafeReadableBytes { $0.baseAddress })
+    }
+
+    @Test("Chunk framing: size in hex, CRLF, the bytes, CRLF; nothing for nothing")
+    func chunkFraming() {
+        #expect(String(buffer: ChunkedFraming.frame(ByteBuffer(string: "hello"))) == "5\r\nhello\r\n")
+        let large = String(repeating: "x", count: 300)
+        #expect(String(buffer: ChunkedFraming.frame(ByteBuffer(string: large))) == "12c\r\n\(large)\r\n")
+        #expect(ChunkedFraming.frame(ByteBuffer()).readableBytes == 0)
+        var offset = ByteBuffer(string: "..abc")
+        offset.moveReaderIndex(forwardBy: 2)
+        #expect(String(buffer: ChunkedFraming.frame(offset)) == "3\r\nabc\r\n")
+    }
+
     private func body(_ part: HTTPResponsePart?) -> String? {
         guard case .body(let buffer) = part else { return nil }
         return String(buffer: buffer)

@@ -1,10 +1,12 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import SluiceCore
 import SluiceEndpoints
@@ -50,11 +52,20 @@ final class RawConnection: Sendable {
     let channel: any Channel
     private let received: NIOLockedValueBox<ByteBuffer>
 
-    static func open(port: Int) async throws -> RawConnection {
+    /// `trusting`: a certificate file; the connection is then TLS, to `localhost`.
+    static func open(port: Int, trusting certificate: String? = nil) async throws -> RawConnection {
         let received = NIOLockedValueBox(ByteBuffer())
+        let tls = try certificate.map { file -> NIOSSLContext in
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .file(file)
+            return try NIOSSLContext(configuration: configuration)
+        }
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: "localhost"))
+                    }
                     try channel.pipeline.syncOperations.addHandler(CollectedPostTests.Collector(received: received))
                 }
             }
@@ -137,6 +148,18 @@ final class RawConnection: Sendable {
         #expect(classify("GET /" + String(repeating: "x", count: ConnectionSniffer.headLimit)) == .other)
     }
 
+    @Test("The passage past the HTTP handlers is offered only for bodies sent in chunks")
+    func chunkedResponses() {
+        let ok = HTTPResponse(status: .ok)
+        #expect(EventLoopResponseWriter.isChunked(ok, method: .get))
+        #expect(EventLoopResponseWriter.isChunked(HTTPResponse(status: .ok, headerFields: [.transferEncoding: "chunked"]), method: .get))
+        #expect(!EventLoopResponseWriter.isChunked(ok, method: .head))
+        #expect(!EventLoopResponseWriter.isChunked(HTTPResponse(status: .ok, headerFields: [.contentLength: "3"]), method: .get))
+        #expect(!EventLoopResponseWriter.isChunked(HTTPResponse(status: .noContent), method: .get))
+        #expect(!EventLoopResponseWriter.isChunked(HTTPResponse(status: .notModified), method: .get))
+        #expect(!EventLoopResponseWriter.isChunked(HTTPResponse(status: .continue), method: .get))
+    }
+
     @Test("A live stream on the event loop: messages, heartbeats, goaway on redeploy, then the connection serves its next request")
     func liveStreamLifecycle() async throws {
         let registry = try await makeRegistry(Self.broadcastDefinition("loop-live"), catalog: Self.catalog)
@@ -164,6 +187,17 @@ final class RawConnection: Sendable {
                 origin: .management)
             try await stream.waitFor("event: goaway\ndata: The API was redeployed or undeployed\n\n")
             try await stream.waitFor("0\r\n\r\n")
+            // Messages went past the HTTP handlers, heartbeats and goaway through them: one
+            // well-formed chunked body, in order.
+            let response = try ChunkedResponse(stream.text)
+            #expect(response.head.contains("Transfer-Encoding: chunked") || response.head.contains("transfer-encoding: chunked"))
+            #expect(response.body.hasPrefix("retry: 2000\n\n"))
+            let first = try #require(response.body.range(of: "data: first\n\n"))
+            let second = try #require(response.body.range(of: "data: second\n\n"))
+            let heartbeat = try #require(response.body.range(of: ":\n\n", range: second.upperBound..<response.body.endIndex))
+            #expect(first.upperBound <= second.lowerBound && second.upperBound <= heartbeat.lowerBound)
+            #expect(response.body.hasSuffix("event: goaway\ndata: The API was redeployed or undeployed\n\n"))
+            #expect(response.rest.isEmpty)
             try await Self.eventually { api.activeCount == 0 }
             // The response ended; the connection serves the next request.
             try await stream.send("GET /nowhere HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -279,6 +313,36 @@ final class RawConnection: Sendable {
                     + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
             #expect(CollectedPostTests.statuses(upgrade) == ["200", "400"])
             #expect(upgrade.hasSuffix("An upgrade needs a connection of its own: this one serves event streams"))
+        }
+    }
+
+    @Test("Over TLS a live stream's chunks, written past the HTTP handlers, still go through TLS")
+    func liveStreamOverTLS() async throws {
+        let (directory, certificate, key) = try makeTestCertificate()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var settings = testSettings()
+        settings.tlsCertificatePath = certificate
+        settings.tlsKeyPath = key
+        let registry = try await makeRegistry(Self.broadcastDefinition("loop-tls"), catalog: Self.catalog)
+        let app = try makeApp(registry, settings: settings)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let stream = try await RawConnection.open(port: port, trusting: certificate)
+            try await stream.send(Self.streamRequest)
+            try await stream.waitFor("retry: 2000\n\n")
+            let publisher = try await RawConnection.open(port: port, trusting: certificate)
+            for content in ["over", "tls"] {
+                try await publisher.send(CollectedPostTests.post("/live", content))
+            }
+            try await publisher.waitFor("HTTP/1.1 202 ")
+            try await stream.waitFor("data: tls\n\n")
+            let response = try ChunkedResponse(stream.text, complete: false)
+            #expect(response.body.hasPrefix("retry: 2000\n\n"))
+            #expect(response.body.contains("data: over\n\n"))
+            #expect(response.body.hasSuffix("data: tls\n\n"))
+            #expect(!response.ended)
+            await publisher.close()
+            await stream.close()
         }
     }
 

@@ -181,3 +181,78 @@ extension ByteBuffer {
 func json(_ buffer: ByteBuffer) throws -> JSONValue {
     try JSONParser.parse(Array(buffer.readableBytesView))
 }
+
+/// A self-signed certificate for 127.0.0.1 and localhost, and its key, as PEM files in a new
+/// directory (removed by the caller).
+func makeTestCertificate() throws -> (directory: URL, certificate: String, key: String) {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tls-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let certificate = directory.appendingPathComponent("cert.pem").path
+    let key = directory.appendingPathComponent("key.pem").path
+    let openssl = Process()
+    openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+    openssl.arguments = [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", certificate,
+    ]
+    openssl.standardError = FileHandle.nullDevice
+    try openssl.run()
+    openssl.waitUntilExit()
+    try #require(openssl.terminationStatus == 0)
+    return (directory, certificate, key)
+}
+
+/// One HTTP/1.1 response with a chunked body, decoded strictly (RFC 9112 §7.1): every chunk's
+/// size line, its bytes and its CRLF checked.
+struct ChunkedResponse {
+    var head: String
+    var body: String
+    var chunks: Int
+    /// Whether the last chunk (and the end of the trailer section) came.
+    var ended: Bool
+    /// What follows the response.
+    var rest: String
+
+    struct Malformed: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Decodes the response at the start of `raw`; a response cut short is malformed unless
+    /// `complete` is false.
+    init(_ raw: String, complete: Bool = true) throws {
+        let bytes = Array(raw.utf8)
+        let crlf: [UInt8] = [13, 10]
+        guard let headEnd = bytes.firstRange(of: crlf + crlf) else { throw Malformed(description: "no end of head") }
+        head = String(decoding: bytes[..<headEnd.lowerBound], as: UTF8.self)
+        var index = headEnd.upperBound
+        var body: [UInt8] = []
+        chunks = 0
+        ended = false
+        while index < bytes.endIndex {
+            guard let lineEnd = bytes[index...].firstRange(of: crlf) else {
+                if complete { throw Malformed(description: "a chunk size line cut short at \(index)") }
+                break
+            }
+            let sizeLine = String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self)
+            guard let size = Int(sizeLine, radix: 16), size >= 0 else { throw Malformed(description: "chunk size \(sizeLine.debugDescription)") }
+            let start = lineEnd.upperBound
+            guard bytes.count >= start + size + 2 else {
+                if complete { throw Malformed(description: "a chunk of \(size) bytes cut short") }
+                break
+            }
+            guard Array(bytes[(start + size)..<(start + size + 2)]) == crlf else {
+                throw Malformed(description: "no CRLF after a chunk of \(size) bytes: \(String(decoding: bytes[start..<(start + size + 2)], as: UTF8.self).debugDescription)")
+            }
+            index = start + size + 2
+            if size == 0 {
+                ended = true
+                break
+            }
+            body += bytes[start..<(start + size)]
+            chunks += 1
+        }
+        if complete, !ended { throw Malformed(description: "no last chunk") }
+        self.body = String(decoding: body, as: UTF8.self)
+        rest = String(decoding: bytes[index...], as: UTF8.self)
+    }
+}

@@ -117,6 +117,9 @@ static memwatch_t mem;
 
 /* ---------- results ---------- */
 static hist_t hist;
+/* Per message: the latency (us + 1; 0 = none yet) of its first and of its last delivery, so that
+ * the way to the gateway (first) and the fan-out's spread (last - first) can be told apart. */
+static uint32_t *first_us, *last_us;
 static uint64_t delivered, duplicates, reordered, stale, probes_seen, heartbeats, goaways, error_events;
 static uint64_t total_messages; /* rate x duration: the sequence numbers of the run are below */
 static uint64_t disconnects, bad_status, connect_errors, parse_errors;
@@ -569,7 +572,23 @@ static void on_payload(sub_t *s, const char *data, size_t len, uint64_t now) {
     s->delivered++;
     delivered++;
     last_delivery_ns = now;
-    hist_add(&hist, now > t ? (now - t) / 1000 : 0);
+    uint64_t us = now > t ? (now - t) / 1000 : 0;
+    hist_add(&hist, us);
+    uint32_t mark = us >= UINT32_MAX - 1 ? UINT32_MAX : (uint32_t)us + 1;
+    if (!first_us[seq] || mark < first_us[seq]) first_us[seq] = mark;
+    if (mark > last_us[seq]) last_us[seq] = mark;
+}
+
+/* Percentiles over the messages of their first and last delivery latencies. */
+static void print_per_message(void) {
+    static hist_t first, last;
+    for (uint64_t i = 0; i < total_messages; i++) {
+        if (!first_us[i]) continue;
+        hist_add(&first, first_us[i] - 1);
+        hist_add(&last, last_us[i] - 1);
+    }
+    printf("first_p50_ms=%.3f\nfirst_p99_ms=%.3f\n", hist_percentile(&first, 50) / 1000.0, hist_percentile(&first, 99) / 1000.0);
+    printf("last_p50_ms=%.3f\nlast_p99_ms=%.3f\n", hist_percentile(&last, 50) / 1000.0, hist_percentile(&last, 99) / 1000.0);
 }
 
 /* ---------- SSE and WebSocket clients ---------- */
@@ -1470,6 +1489,9 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     total_messages = (uint64_t)(rate * duration + 0.5);
+    first_us = calloc((size_t)total_messages + 1, sizeof *first_us);
+    last_us = calloc((size_t)total_messages + 1, sizeof *last_us);
+    if (!first_us || !last_us) die("out of memory");
     run_id = (unsigned)(now_ns() ^ ((uint64_t)getpid() << 16));
     rng_state = ((uint64_t)run_id << 32 | 0x9E3779B9u) ^ now_ns();
     if (!rng_state) rng_state = 1;
@@ -1614,6 +1636,7 @@ int main(int argc, char **argv) {
         }
     }
     hist_print("latency", &hist);
+    print_per_message();
     watch_end(&watch);
     fflush(stdout);
 

@@ -22,6 +22,7 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     private let respond: LoopResponder
     private let maxBodySize: Int
+    private let passage: ChunkedBodyPassageHandler?
 
     private enum State {
         case awaitingHead
@@ -44,8 +45,9 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private var writer: EventLoopResponseWriter?
     private var executor: EventLoopTaskExecutor?
 
-    init(maxBodySize: Int, respond: @escaping LoopResponder) {
+    init(maxBodySize: Int, passage: ChunkedBodyPassageHandler? = nil, respond: @escaping LoopResponder) {
         self.maxBodySize = maxBodySize
+        self.passage = passage
         self.respond = respond
     }
 
@@ -125,7 +127,7 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let request = Request(head: head, body: RequestBody(buffer: body))
         let closing = head.headerFields[.connection]?.lowercased() == "close"
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let writer = EventLoopResponseWriter(channel: channel) { complete in
+        let writer = EventLoopResponseWriter(channel: channel, method: head.method, passage: passage) { complete in
             let (handler, context) = loopBound.value
             handler.responseEnded(complete: complete, closing: closing, context: context)
         } handedOver: {
@@ -139,7 +141,7 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
             let response = await respond(request, channel)
             var head = response.head
             if closing { head.headerFields[.connection] = "close" }
-            channel.write(HTTPResponsePart.head(head), promise: nil)
+            writer.writeHead(head)
             do {
                 try await response.body.write(writer)
                 writer.bodyReturned()
@@ -214,8 +216,12 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
 /// when the response has ended (`complete`: its last chunk went out), on the loop.
 final class EventLoopResponseWriter: EventLoopBodyWriter {
     let channel: any Channel
+    private let method: HTTPRequest.Method
+    private let passage: ChunkedBodyPassageHandler?
     private let ended: @Sendable (_ complete: Bool) -> Void
     private let wasHandedOver: @Sendable () -> Void
+    /// The passage, once the head shows that the body goes out in chunks.
+    private let chunked = Mutex<(any ChunkedBodyPassage)?>(nil)
 
     private enum State {
         case writing
@@ -225,12 +231,37 @@ final class EventLoopResponseWriter: EventLoopBodyWriter {
 
     private let state = Mutex(State.writing)
 
-    /// `ended` and `handedOver` are called on the event loop.
-    init(channel: any Channel, ended: @escaping @Sendable (_ complete: Bool) -> Void, handedOver: @escaping @Sendable () -> Void) {
+    /// `ended` and `handedOver` are called on the event loop. `passage`: the connection's way
+    /// past its HTTP handlers, offered to the body when the response goes out in chunks.
+    init(
+        channel: any Channel, method: HTTPRequest.Method, passage: ChunkedBodyPassageHandler? = nil,
+        ended: @escaping @Sendable (_ complete: Bool) -> Void, handedOver: @escaping @Sendable () -> Void
+    ) {
         self.channel = channel
+        self.method = method
+        self.passage = passage
         self.ended = ended
         wasHandedOver = handedOver
     }
+
+    /// Writes the response's head, before its body.
+    func writeHead(_ head: HTTPResponse) {
+        if let passage, Self.isChunked(head, method: method) { chunked.withLock { $0 = passage } }
+        channel.write(HTTPResponsePart.head(head), promise: nil)
+    }
+
+    /// Whether the connection's HTTP/1.1 encoder (NIO's, answering in HTTP/1.1) sends this
+    /// response's body in chunks: it has a body, and no `Content-Length` (the encoder then sets
+    /// chunked coding, whatever `Transfer-Encoding` said).
+    static func isChunked(_ head: HTTPResponse, method: HTTPRequest.Method) -> Bool {
+        guard method != .head, method != .connect, head.headerFields[.contentLength] == nil else { return false }
+        switch head.status.code {
+        case 100..<200, 204, 304: return false
+        default: return true
+        }
+    }
+
+    var chunkedPassage: (any ChunkedBodyPassage)? { chunked.withLock { $0 } }
 
     func write(_ buffer: ByteBuffer) async throws {
         try await channel.writeAndFlush(HTTPResponsePart.body(buffer)).get()
@@ -279,5 +310,43 @@ final class EventLoopResponseWriter: EventLoopBodyWriter {
     func failed() {
         let ended = self.ended
         channel.eventLoop.execute { ended(false) }
+    }
+}
+
+/// The place of an event-stream connection's pipeline below the HTTP/1.1 encoder and above TLS:
+/// the ``ChunkedBodyPassage`` of its responses, which writes framed chunks from here, skipping
+/// the HTTP handlers. Everything else passes through.
+///
+/// `@unchecked Sendable`: `context` is touched on the channel's event loop only.
+final class ChunkedBodyPassageHandler: ChannelOutboundHandler, ChunkedBodyPassage, @unchecked Sendable {
+    /// What the HTTP encoder writes, passed on as it is.
+    typealias OutboundIn = IOData
+    private var context: ChannelHandlerContext?
+    let eventLoop: any EventLoop
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func writeFramed(_ chunks: ByteBuffer, promise: EventLoopPromise<Void>?) {
+        eventLoop.assertInEventLoop()
+        guard let context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        context.write(NIOAny(chunks), promise: promise)
+    }
+
+    func flush() {
+        eventLoop.assertInEventLoop()
+        context?.flush()
     }
 }
