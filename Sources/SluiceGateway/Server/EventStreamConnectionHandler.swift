@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 import SluiceCore
 import SluiceEntrypoints
@@ -22,7 +23,8 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     private let respond: LoopResponder
     private let maxBodySize: Int
-    private let passage: ChunkedBodyPassageHandler?
+    /// The HTTP/1.1 response encoder's place in the pipeline, once a response needed it.
+    private var encoder: ChannelHandlerContext?
 
     private enum State {
         case awaitingHead
@@ -45,9 +47,8 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private var writer: EventLoopResponseWriter?
     private var executor: EventLoopTaskExecutor?
 
-    init(maxBodySize: Int, passage: ChunkedBodyPassageHandler? = nil, respond: @escaping LoopResponder) {
+    init(maxBodySize: Int, respond: @escaping LoopResponder) {
         self.maxBodySize = maxBodySize
-        self.passage = passage
         self.respond = respond
     }
 
@@ -127,7 +128,10 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let request = Request(head: head, body: RequestBody(buffer: body))
         let closing = head.headerFields[.connection]?.lowercased() == "close"
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let writer = EventLoopResponseWriter(channel: channel, method: head.method, passage: passage) { complete in
+        if encoder == nil { encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) }
+        // A HEAD or CONNECT response has no body for the encoder to frame.
+        let bypass = head.method == .head || head.method == .connect ? nil : encoder.map(HTTPEncoderBypass.init)
+        let writer = EventLoopResponseWriter(channel: channel, bypass: bypass) { complete in
             let (handler, context) = loopBound.value
             handler.responseEnded(complete: complete, closing: closing, context: context)
         } handedOver: {
@@ -216,12 +220,11 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
 /// when the response has ended (`complete`: its last chunk went out), on the loop.
 final class EventLoopResponseWriter: EventLoopBodyWriter {
     let channel: any Channel
-    private let method: HTTPRequest.Method
-    private let passage: ChunkedBodyPassageHandler?
+    private let bypass: HTTPEncoderBypass?
     private let ended: @Sendable (_ complete: Bool) -> Void
     private let wasHandedOver: @Sendable () -> Void
-    /// The passage, once the head shows that the body goes out in chunks.
-    private let chunked = Mutex<(any ChunkedBodyPassage)?>(nil)
+    /// Set once the head shows that the body goes out in chunks.
+    private let chunked = Atomic(false)
 
     private enum State {
         case writing
@@ -231,37 +234,38 @@ final class EventLoopResponseWriter: EventLoopBodyWriter {
 
     private let state = Mutex(State.writing)
 
-    /// `ended` and `handedOver` are called on the event loop. `passage`: the connection's way
-    /// past its HTTP handlers, offered to the body when the response goes out in chunks.
+    /// `ended` and `handedOver` are called on the event loop. `bypass`: the way past the
+    /// connection's HTTP handlers, offered to the body when it goes out in chunks
+    /// (``chunkedPassage``); nil for a request whose response has no body (HEAD, CONNECT).
     init(
-        channel: any Channel, method: HTTPRequest.Method, passage: ChunkedBodyPassageHandler? = nil,
-        ended: @escaping @Sendable (_ complete: Bool) -> Void, handedOver: @escaping @Sendable () -> Void
+        channel: any Channel, bypass: HTTPEncoderBypass? = nil, ended: @escaping @Sendable (_ complete: Bool) -> Void,
+        handedOver: @escaping @Sendable () -> Void
     ) {
         self.channel = channel
-        self.method = method
-        self.passage = passage
+        self.bypass = bypass
         self.ended = ended
         wasHandedOver = handedOver
     }
 
     /// Writes the response's head, before its body.
     func writeHead(_ head: HTTPResponse) {
-        if let passage, Self.isChunked(head, method: method) { chunked.withLock { $0 = passage } }
+        if bypass != nil, Self.isChunked(head) { chunked.store(true, ordering: .releasing) }
         channel.write(HTTPResponsePart.head(head), promise: nil)
     }
 
     /// Whether the connection's HTTP/1.1 encoder (NIO's, answering in HTTP/1.1) sends this
-    /// response's body in chunks: it has a body, and no `Content-Length` (the encoder then sets
-    /// chunked coding, whatever `Transfer-Encoding` said).
-    static func isChunked(_ head: HTTPResponse, method: HTTPRequest.Method) -> Bool {
-        guard method != .head, method != .connect, head.headerFields[.contentLength] == nil else { return false }
+    /// response's body in chunks (for a request other than HEAD or CONNECT): it may have a body,
+    /// and has no `Content-Length` (the encoder then sets chunked coding, whatever
+    /// `Transfer-Encoding` said).
+    static func isChunked(_ head: HTTPResponse) -> Bool {
+        guard head.headerFields[.contentLength] == nil else { return false }
         switch head.status.code {
         case 100..<200, 204, 304: return false
         default: return true
         }
     }
 
-    var chunkedPassage: (any ChunkedBodyPassage)? { chunked.withLock { $0 } }
+    var chunkedPassage: (any ChunkedBodyPassage)? { chunked.load(ordering: .acquiring) ? bypass : nil }
 
     func write(_ buffer: ByteBuffer) async throws {
         try await channel.writeAndFlush(HTTPResponsePart.body(buffer)).get()
@@ -313,40 +317,28 @@ final class EventLoopResponseWriter: EventLoopBodyWriter {
     }
 }
 
-/// The place of an event-stream connection's pipeline below the HTTP/1.1 encoder and above TLS:
-/// the ``ChunkedBodyPassage`` of its responses, which writes framed chunks from here, skipping
-/// the HTTP handlers. Everything else passes through.
+/// The way past a connection's HTTP handlers for a body sent in chunks: framed chunks are written
+/// from the HTTP/1.1 response encoder's place in the pipeline, so they go straight to what is
+/// below it (TLS, or the socket), as the encoder's own output does.
 ///
-/// `@unchecked Sendable`: `context` is touched on the channel's event loop only.
-final class ChunkedBodyPassageHandler: ChannelOutboundHandler, ChunkedBodyPassage, @unchecked Sendable {
-    /// What the HTTP encoder writes, passed on as it is.
-    typealias OutboundIn = IOData
-    private var context: ChannelHandlerContext?
-    let eventLoop: any EventLoop
+/// `@unchecked Sendable`: the context is used on the channel's event loop only.
+final class HTTPEncoderBypass: ChunkedBodyPassage, @unchecked Sendable {
+    private let encoder: ChannelHandlerContext
 
-    init(eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
+    init(encoder: ChannelHandlerContext) {
+        self.encoder = encoder
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-    }
+    var eventLoop: any EventLoop { encoder.eventLoop }
 
     func writeFramed(_ chunks: ByteBuffer, promise: EventLoopPromise<Void>?) {
         eventLoop.assertInEventLoop()
-        guard let context else {
-            promise?.fail(ChannelError.ioOnClosedChannel)
-            return
-        }
-        context.write(NIOAny(chunks), promise: promise)
+        // Once the channel has closed, the context fails the write (ioOnClosedChannel).
+        encoder.write(NIOAny(chunks), promise: promise)
     }
 
     func flush() {
         eventLoop.assertInEventLoop()
-        context?.flush()
+        encoder.flush()
     }
 }

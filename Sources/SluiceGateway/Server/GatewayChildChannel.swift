@@ -37,15 +37,12 @@ struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
             let sniffer = ConnectionSniffer(route: route) { connection, channel in
                 switch connection {
                 case .eventStream:
-                    // Below the HTTP encoder (and above TLS): the way past it for stream bodies.
-                    let passage = ChunkedBodyPassageHandler(eventLoop: channel.eventLoop)
-                    try channel.pipeline.syncOperations.addHandler(passage)
                     // Malformed requests are answered by the handler, in their turn.
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withPipeliningAssistance: false, withErrorHandling: false)
                     try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                     try channel.pipeline.syncOperations.addHandler(
-                        EventStreamConnectionHandler(maxBodySize: maxBodySize, passage: passage, respond: respond))
+                        EventStreamConnectionHandler(maxBodySize: maxBodySize, respond: respond))
                     return channel.eventLoop.makeSucceededFuture(.served)
                 case .other:
                     return base.setup(channel: channel, logger: logger).map { .hummingbird($0) }
