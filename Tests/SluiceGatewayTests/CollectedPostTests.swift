@@ -65,6 +65,44 @@ import Testing
         #expect(recorded.withLock { $0["collected-order"]?.map { $0.content.text } } == ["one", "two", "three"])
     }
 
+    @Test("Over TLS, POSTs pipelined in records of their own are all answered, in order")
+    func pipelinedPostsOverTLS() async throws {
+        let (directory, certificate, key) = try makeTestCertificate()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var settings = testSettings()
+        settings.tlsCertificatePath = certificate
+        settings.tlsKeyPath = key
+        let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-tls", endpointType: "recording")), settings: settings)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let connection = try await RawConnection.open(port: port, trusting: certificate)
+            for content in ["one", "two", "three"] {
+                try await connection.send(Self.post("/demo", content))
+            }
+            for _ in 0..<300 where Self.statuses(connection.text).count < 3 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(Self.statuses(connection.text) == ["202", "202", "202"])
+            await connection.close()
+        }
+        #expect(recorded.withLock { $0["collected-tls"]?.map { $0.content.text } } == ["one", "two", "three"])
+    }
+
+    @Test("POSTs pipelined in writes of their own are all answered, in order", arguments: [0, 2, 20])
+    func pipelinedPostsInSeparateWrites(pause: Int) async throws {
+        let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-apart-\(pause)", endpointType: "recording")))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let connection = try await RawConnection.open(port: port)
+            for content in ["one", "two", "three"] {
+                try await connection.send(Self.post("/demo", content))
+                try await Task.sleep(for: .milliseconds(pause))
+            }
+            for _ in 0..<300 where Self.statuses(connection.text).count < 3 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(Self.statuses(connection.text) == ["202", "202", "202"])
+            await connection.close()
+        }
+        #expect(recorded.withLock { $0["collected-apart-\(pause)"]?.map { $0.content.text } } == ["one", "two", "three"])
+    }
+
     @Test func malformedRequestAfterATakenPostIsAnsweredAfterIt() async throws {
         let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-garbage", endpointType: "recording")))
         try await app.test(.live) { client in

@@ -153,15 +153,19 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
             context.close(promise: nil)
             return
         }
+        // What came meanwhile, in order, until a request is taken again: a request whose head
+        // was held is collected from what follows it in the queue, then from the socket.
         let replaying = !held.isEmpty
-        while case .handingOn = state, !held.isEmpty {
+        while !held.isEmpty {
+            if case .answering = state { break }
             switch held.removeFirst() {
             case .success(let part): receive(part, context: context)
             case .failure(let error): context.fireErrorCaught(error)
             }
         }
         if replaying { context.fireChannelReadComplete() }
-        if case .handingOn = state, readPending {
+        if readPending {
+            if case .answering = state { return }
             readPending = false
             context.read()
         }
