@@ -1,6 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import NIOHTTPTypes
+import NIOWebSocket
 import SluiceCore
 import Testing
 @testable import SluiceEntrypoints
@@ -147,7 +148,7 @@ struct SSEEncodingTests {
     func liveConnectionWritesLargeBacklogsUncopied() throws {
         let channel = EmbeddedChannel()
         let connection = SSELiveConnection(channel: channel, encoder: SSEEncoder())
-        let large = String(repeating: "x", count: SSELiveConnection.chunkLimit / 2 - 64)
+        let large = String(repeating: "x", count: CoalescedWrites.limit / 2 - 64)
         let messages = (1...3).map { index -> Message in
             var message = Message(id: "\(index)", content: ByteBuffer(string: large))
             message.encodings = WireEncodings()
@@ -169,7 +170,7 @@ struct SSEEncodingTests {
     }
 
     /// Records what a live connection writes past the HTTP handlers.
-    final class RecordingPassage: ChunkedBodyPassage, @unchecked Sendable {
+    final class RecordingPassage: FramedPassage, @unchecked Sendable {
         let eventLoop: any EventLoop
         var written: [ByteBuffer] = []
         var flushes = 0
@@ -203,6 +204,16 @@ struct SSEEncodingTests {
         let framed = try #require(first.encodings?.encoding(SSEEncoder().encodingKey + "+chunked") { ByteBuffer(string: "framed again") })
         #expect(passage.written[written] == framed)
         #expect(passage.written[written].withUnsafeReadableBytes { $0.baseAddress } == framed.withUnsafeReadableBytes { $0.baseAddress })
+    }
+
+    @Test("A live WebSocket frame framed once is what NIO's frame encoder writes", arguments: [0, 5, 125, 126, 300, 65_535, 65_536, 70_000])
+    func webSocketFraming(length: Int) throws {
+        let payload = ByteBuffer(repeating: 0x61, count: length)
+        let channel = EmbeddedChannel(handler: WebSocketFrameEncoder())
+        try channel.writeOutbound(WebSocketFrame(fin: true, opcode: .binary, data: payload))
+        var expected = ByteBuffer()
+        while var part = try channel.readOutbound(as: ByteBuffer.self) { expected.writeBuffer(&part) }
+        #expect(WebSocketFraming.binaryFrame(payload) == expected)
     }
 
     @Test("Chunk framing: size in hex, CRLF, the bytes, CRLF; nothing for nothing")

@@ -3,6 +3,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOWebSocket
+import HummingbirdWSClient
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -109,7 +111,9 @@ final class RawConnection: Sendable {
     static func broadcastDefinition(_ id: String, heartbeat: Int = 2000) -> String {
         mockDefinition(
             id: id, path: "/live",
-            entrypoints: entrypoints("type: sse\n        qos: none\n        configuration: {heartbeatIntervalInMs: \(heartbeat)}", "type: http-post"),
+            entrypoints: entrypoints(
+                "type: sse\n        qos: none\n        configuration: {heartbeatIntervalInMs: \(heartbeat)}", "type: http-post",
+                "type: websocket\n        qos: none\n        configuration: {publisher: {enabled: false}}"),
             endpointType: "broadcast", mockConfiguration: "{}")
     }
 
@@ -332,7 +336,7 @@ final class RawConnection: Sendable {
             for content in ["over", "tls"] {
                 try await publisher.send(CollectedPostTests.post("/live", content))
             }
-            try await publisher.waitFor("HTTP/1.1 202 ")
+            try await Self.eventually { CollectedPostTests.statuses(publisher.text) == ["202", "202"] }
             try await stream.waitFor("data: tls\n\n")
             let response = try ChunkedResponse(stream.text, complete: false)
             #expect(response.body.hasPrefix("retry: 2000\n\n"))
@@ -341,6 +345,40 @@ final class RawConnection: Sendable {
             #expect(!response.ended)
             await publisher.close()
             await stream.close()
+        }
+    }
+
+    @Test("A live WebSocket session's frames go past the WebSocket handlers, in each length form, and its close after them")
+    func liveWebSocketFrames() async throws {
+        let registry = try await makeRegistry(Self.broadcastDefinition("loop-ws"), catalog: Self.catalog)
+        let app = try makeApp(registry)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            // 7-bit, 16-bit and 64-bit payload lengths.
+            let contents = ["short", String(repeating: "m", count: 300), String(repeating: "l", count: 70_000)]
+            let received = Mutex<[String]>([])
+            let subscribed = AsyncStream.makeStream(of: Void.self)
+            async let session = WebSocketClient.connect(
+                url: "ws://127.0.0.1:\(port)/live", configuration: .init(maxFrameSize: 1 << 20), logger: Logger(label: "ws")
+            ) { inbound, _, _ in
+                subscribed.continuation.yield()
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    guard case .binary(let buffer) = message else { continue }
+                    received.withLock { $0.append(String(buffer: buffer)) }
+                }
+            }
+            for await _ in subscribed.stream { break }
+            try await Self.eventually { registry.api(id: "loop-ws")?.activeCount == 1 }
+            for content in contents { try await Self.publish(content, port: port) }
+            try await Self.eventually { received.withLock { $0.count } == contents.count }
+            #expect(received.withLock { $0 } == contents)
+            // A close frame, written through the handlers after the frames that went past them.
+            try await registry.deploy(
+                try deployable(Self.broadcastDefinition("loop-ws").replacingOccurrences(of: "loop-ws api", with: "v2"), catalog: Self.catalog),
+                origin: .management)
+            let close = try await session
+            #expect(close?.closeCode == .init(codeNumber: 1013))
+            #expect(close?.reason == "The API was redeployed or undeployed")
         }
     }
 

@@ -15,43 +15,11 @@ public protocol EventLoopBodyWriter: ResponseBodyWriter, AnyObject, Sendable {
     func handOver() -> HandedOverBody
     /// The body handed over, if it was.
     var handedOver: HandedOverBody? { get }
-    /// A way past the connection's HTTP handlers for the body's bytes, when the response goes
-    /// out in HTTP/1.1 chunked coding on a connection that has one (nil otherwise). Known once
-    /// the head is written, that is inside the body's closure.
-    var chunkedPassage: (any ChunkedBodyPassage)? { get }
-}
-
-/// Writes a chunked response body's bytes straight to the connection's transport, below its
-/// HTTP/1.1 encoder (and above TLS), already framed as chunks (``ChunkedFraming``). A stream
-/// that writes the same bytes to many connections frames them once and shares the buffer, and
-/// each connection then costs one write into its socket's queue, not a walk through the HTTP
-/// handlers with a chunk header of its own.
-///
-/// Called on the connection's event loop only. What goes this way and what goes through the
-/// channel (the head, heartbeats, the last chunk) stay in the order they were written: both
-/// reach the socket's queue at once, on the loop.
-public protocol ChunkedBodyPassage: AnyObject, Sendable {
-    var eventLoop: any EventLoop { get }
-    /// Queues framed chunks (one or more, back to back).
-    func writeFramed(_ chunks: ByteBuffer, promise: EventLoopPromise<Void>?)
-    func flush()
-}
-
-/// HTTP/1.1 chunked transfer coding (RFC 9112 §7.1) of body bytes, for ``ChunkedBodyPassage``.
-public enum ChunkedFraming {
-    /// `bytes` as one chunk: its size in hex, CRLF, the bytes, CRLF. Empty bytes frame to
-    /// nothing: an empty chunk would end the body.
-    public static func frame(_ bytes: ByteBuffer) -> ByteBuffer {
-        guard bytes.readableBytes > 0 else { return ByteBuffer() }
-        let size = String(bytes.readableBytes, radix: 16)
-        var framed = ByteBuffer()
-        framed.reserveCapacity(size.utf8.count + bytes.readableBytes + 4)
-        framed.writeString(size)
-        framed.writeStaticString("\r\n")
-        framed.writeImmutableBuffer(bytes)
-        framed.writeStaticString("\r\n")
-        return framed
-    }
+    /// A way past the connection's HTTP handlers for the body's bytes framed as HTTP/1.1 chunks
+    /// (``ChunkedFraming``), when the response goes out in chunked coding on a connection that
+    /// has one (nil otherwise). Known once the head is written, that is inside the body's
+    /// closure.
+    var chunkedPassage: (any FramedPassage)? { get }
 }
 
 /// A response body that goes on from the connection's event loop (``EventLoopBodyWriter``).

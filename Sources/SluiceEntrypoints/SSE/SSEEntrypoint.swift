@@ -206,18 +206,18 @@ public enum SSEEntrypoint {
 }
 
 /// A live SSE stream's connection, written by its subscription from the connection's event loop.
-/// With a ``ChunkedBodyPassage`` the messages go past the HTTP handlers, framed as chunks once
+/// With a ``FramedPassage`` the messages go past the HTTP handlers, framed as chunks once
 /// for every subscriber; otherwise through the channel as body parts.
 final class SSELiveConnection: LiveConnection {
     let channel: any Channel
     let encoder: SSEEncoder
-    private let passage: (any ChunkedBodyPassage)?
+    private let passage: (any FramedPassage)?
     private let lastFlush = Mutex(ContinuousClock.now)
 
     private let encodingKey: String
     private let framedKey: String
 
-    init(channel: any Channel, encoder: SSEEncoder, passage: (any ChunkedBodyPassage)? = nil) {
+    init(channel: any Channel, encoder: SSEEncoder, passage: (any FramedPassage)? = nil) {
         self.channel = channel
         self.encoder = encoder
         self.passage = passage
@@ -231,47 +231,11 @@ final class SSELiveConnection: LiveConnection {
 
     func write<Messages: Collection<Message>>(_ messages: Messages, promise: EventLoopPromise<Void>?) {
         if let passage {
-            Self.coalesce(messages, promise: promise, encode: framed) { passage.writeFramed($0, promise: $1) }
+            CoalescedWrites.write(messages, promise: promise, encode: framed) { passage.writeFramed($0, promise: $1) }
         } else {
-            Self.coalesce(messages, promise: promise, encode: encoded) { channel.write(HTTPResponsePart.body($0), promise: $1) }
+            CoalescedWrites.write(messages, promise: promise, encode: encoded) { channel.write(HTTPResponsePart.body($0), promise: $1) }
         }
     }
-
-    /// Messages that fit in ``chunkLimit`` bytes go out in one write; past that, each goes as it
-    /// is, its buffer shared with every other subscriber, so that a client that fell far behind
-    /// holds no copy of its backlog. (Framed chunks back to back are still chunks.)
-    private static func coalesce<Messages: Collection<Message>>(
-        _ messages: Messages, promise: EventLoopPromise<Void>?, encode: (Message) -> ByteBuffer,
-        emit: (ByteBuffer, EventLoopPromise<Void>?) -> Void
-    ) {
-        var chunk: ByteBuffer?
-        var oneByOne = false
-        var left = messages.count
-        for message in messages {
-            left -= 1
-            let bytes = encode(message)
-            let done = left == 0 ? promise : nil
-            if oneByOne {
-                emit(bytes, done)
-            } else if var pending = chunk {
-                chunk = nil
-                if pending.readableBytes + bytes.readableBytes <= chunkLimit {
-                    pending.writeImmutableBuffer(bytes)  // the first append copies the shared buffer
-                    chunk = pending
-                } else {
-                    oneByOne = true
-                    emit(pending, nil)
-                    emit(bytes, done)
-                }
-            } else {
-                chunk = bytes
-            }
-        }
-        if let pending = chunk { emit(pending, promise) }
-    }
-
-    /// The most bytes copied into one write.
-    static let chunkLimit = 16 * 1024
 
     private func encoded(_ message: Message) -> ByteBuffer {
         message.encodings?.encoding(encodingKey) { encoder.encoded(message) } ?? encoder.encoded(message)

@@ -68,7 +68,10 @@ public enum WebSocketEntrypoint {
                             // Live: the subscription writes the frames itself, from the
                             // connection's event loop; this task only waits for the end.
                             live.source.withLock { $0 = source }
-                            source.deliver(to: WebSocketLiveConnection(channel: channel))
+                            let passage = try? await channel.eventLoop.submit {
+                                EncoderBypass(encoder: try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self))
+                            }.get()
+                            source.deliver(to: WebSocketLiveConnection(channel: channel, passage: passage))
                             let waker = StreamWaker()
                             do {
                                 while case .woken = try await source.next(wakingOn: waker) {}
@@ -153,12 +156,16 @@ private final class LiveSource: Sendable {
 }
 
 /// A live WebSocket session's connection, written by its subscription from the connection's
-/// event loop: each message is one binary frame.
+/// event loop: each message is one binary frame. With a ``FramedPassage`` the frames go past the
+/// WebSocket handlers, each framed once for every subscriber (a server's frames are not masked,
+/// so every client gets the same bytes); otherwise through the channel.
 final class WebSocketLiveConnection: LiveConnection {
     let channel: any Channel
+    private let passage: (any FramedPassage)?
 
-    init(channel: any Channel) {
+    init(channel: any Channel, passage: (any FramedPassage)? = nil) {
         self.channel = channel
+        self.passage = passage
     }
 
     var eventLoop: any EventLoop { channel.eventLoop }
@@ -166,6 +173,10 @@ final class WebSocketLiveConnection: LiveConnection {
     var isWritable: Bool { channel.isWritable }
 
     func write<Messages: Collection<Message>>(_ messages: Messages, promise: EventLoopPromise<Void>?) {
+        if let passage {
+            CoalescedWrites.write(messages, promise: promise, encode: Self.framed) { passage.writeFramed($0, promise: $1) }
+            return
+        }
         var remaining = messages.count
         for message in messages {
             remaining -= 1
@@ -173,5 +184,35 @@ final class WebSocketLiveConnection: LiveConnection {
         }
     }
 
-    func flush() { channel.flush() }
+    func flush() {
+        if let passage { passage.flush() } else { channel.flush() }
+    }
+
+    static let framedKey = "websocket/binary-frame"
+
+    private static func framed(_ message: Message) -> ByteBuffer {
+        message.encodings?.encoding(framedKey) { WebSocketFraming.binaryFrame(message.content) } ?? WebSocketFraming.binaryFrame(message.content)
+    }
+}
+
+/// Server-to-client WebSocket frames (RFC 6455 §5.2), for ``FramedPassage``.
+enum WebSocketFraming {
+    /// `payload` as one unmasked, final binary frame.
+    static func binaryFrame(_ payload: ByteBuffer) -> ByteBuffer {
+        let length = payload.readableBytes
+        var frame = ByteBuffer()
+        frame.reserveCapacity(length + 10)
+        frame.writeInteger(UInt8(0x82))  // FIN, opcode 2 (binary)
+        if length < 126 {
+            frame.writeInteger(UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            frame.writeInteger(UInt8(126))
+            frame.writeInteger(UInt16(length))
+        } else {
+            frame.writeInteger(UInt8(127))
+            frame.writeInteger(UInt64(length))
+        }
+        frame.writeImmutableBuffer(payload)
+        return frame
+    }
 }

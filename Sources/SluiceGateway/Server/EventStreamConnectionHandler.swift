@@ -130,7 +130,7 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         if encoder == nil { encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) }
         // A HEAD or CONNECT response has no body for the encoder to frame.
-        let bypass = head.method == .head || head.method == .connect ? nil : encoder.map(HTTPEncoderBypass.init)
+        let bypass = head.method == .head || head.method == .connect ? nil : encoder.map(EncoderBypass.init)
         let writer = EventLoopResponseWriter(channel: channel, bypass: bypass) { complete in
             let (handler, context) = loopBound.value
             handler.responseEnded(complete: complete, closing: closing, context: context)
@@ -220,7 +220,7 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
 /// when the response has ended (`complete`: its last chunk went out), on the loop.
 final class EventLoopResponseWriter: EventLoopBodyWriter {
     let channel: any Channel
-    private let bypass: HTTPEncoderBypass?
+    private let bypass: EncoderBypass?
     private let ended: @Sendable (_ complete: Bool) -> Void
     private let wasHandedOver: @Sendable () -> Void
     /// Set once the head shows that the body goes out in chunks.
@@ -238,7 +238,7 @@ final class EventLoopResponseWriter: EventLoopBodyWriter {
     /// connection's HTTP handlers, offered to the body when it goes out in chunks
     /// (``chunkedPassage``); nil for a request whose response has no body (HEAD, CONNECT).
     init(
-        channel: any Channel, bypass: HTTPEncoderBypass? = nil, ended: @escaping @Sendable (_ complete: Bool) -> Void,
+        channel: any Channel, bypass: EncoderBypass? = nil, ended: @escaping @Sendable (_ complete: Bool) -> Void,
         handedOver: @escaping @Sendable () -> Void
     ) {
         self.channel = channel
@@ -265,7 +265,7 @@ final class EventLoopResponseWriter: EventLoopBodyWriter {
         }
     }
 
-    var chunkedPassage: (any ChunkedBodyPassage)? { chunked.load(ordering: .acquiring) ? bypass : nil }
+    var chunkedPassage: (any FramedPassage)? { chunked.load(ordering: .acquiring) ? bypass : nil }
 
     func write(_ buffer: ByteBuffer) async throws {
         try await channel.writeAndFlush(HTTPResponsePart.body(buffer)).get()
@@ -314,31 +314,5 @@ final class EventLoopResponseWriter: EventLoopBodyWriter {
     func failed() {
         let ended = self.ended
         channel.eventLoop.execute { ended(false) }
-    }
-}
-
-/// The way past a connection's HTTP handlers for a body sent in chunks: framed chunks are written
-/// from the HTTP/1.1 response encoder's place in the pipeline, so they go straight to what is
-/// below it (TLS, or the socket), as the encoder's own output does.
-///
-/// `@unchecked Sendable`: the context is used on the channel's event loop only.
-final class HTTPEncoderBypass: ChunkedBodyPassage, @unchecked Sendable {
-    private let encoder: ChannelHandlerContext
-
-    init(encoder: ChannelHandlerContext) {
-        self.encoder = encoder
-    }
-
-    var eventLoop: any EventLoop { encoder.eventLoop }
-
-    func writeFramed(_ chunks: ByteBuffer, promise: EventLoopPromise<Void>?) {
-        eventLoop.assertInEventLoop()
-        // Once the channel has closed, the context fails the write (ioOnClosedChannel).
-        encoder.write(NIOAny(chunks), promise: promise)
-    }
-
-    func flush() {
-        eventLoop.assertInEventLoop()
-        encoder.flush()
     }
 }
