@@ -67,15 +67,12 @@ import Testing
 
     @Test("Over TLS, POSTs pipelined in records of their own are all answered, in order")
     func pipelinedPostsOverTLS() async throws {
-        let (directory, certificate, key) = try makeTestCertificate()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var settings = testSettings()
-        settings.tlsCertificatePath = certificate
-        settings.tlsKeyPath = key
-        let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-tls", endpointType: "recording")), settings: settings)
+        let tls = try TestCertificate()
+        defer { tls.remove() }
+        let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-tls", endpointType: "recording")), settings: tls.settings)
         try await app.test(.live) { client in
             let port = try #require(client.port)
-            let connection = try await RawConnection.open(port: port, trusting: certificate)
+            let connection = try await RawConnection.open(port: port, trusting: tls.certificate)
             for content in ["one", "two", "three"] {
                 try await connection.send(Self.post("/demo", content))
             }

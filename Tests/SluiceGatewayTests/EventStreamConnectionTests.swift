@@ -320,19 +320,16 @@ final class RawConnection: Sendable {
 
     @Test("Over TLS a live stream's chunks, written past the HTTP handlers, still go through TLS")
     func liveStreamOverTLS() async throws {
-        let (directory, certificate, key) = try makeTestCertificate()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var settings = testSettings()
-        settings.tlsCertificatePath = certificate
-        settings.tlsKeyPath = key
+        let tls = try TestCertificate()
+        defer { tls.remove() }
         let registry = try await makeRegistry(Self.broadcastDefinition("loop-tls"), catalog: Self.catalog)
-        let app = try makeApp(registry, settings: settings)
+        let app = try makeApp(registry, settings: tls.settings)
         try await app.test(.live) { client in
             let port = try #require(client.port)
-            let stream = try await RawConnection.open(port: port, trusting: certificate)
+            let stream = try await RawConnection.open(port: port, trusting: tls.certificate)
             try await stream.send(Self.streamRequest)
             try await stream.waitFor("retry: 2000\n\n")
-            let publisher = try await RawConnection.open(port: port, trusting: certificate)
+            let publisher = try await RawConnection.open(port: port, trusting: tls.certificate)
             for content in ["over", "tls"] {
                 try await publisher.send(CollectedPostTests.post("/live", content))
             }

@@ -183,23 +183,40 @@ func json(_ buffer: ByteBuffer) throws -> JSONValue {
 }
 
 /// A self-signed certificate for 127.0.0.1 and localhost, and its key, as PEM files in a new
-/// directory (removed by the caller).
-func makeTestCertificate() throws -> (directory: URL, certificate: String, key: String) {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tls-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let certificate = directory.appendingPathComponent("cert.pem").path
-    let key = directory.appendingPathComponent("key.pem").path
-    let openssl = Process()
-    openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-    openssl.arguments = [
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", certificate,
-    ]
-    openssl.standardError = FileHandle.nullDevice
-    try openssl.run()
-    openssl.waitUntilExit()
-    try #require(openssl.terminationStatus == 0)
-    return (directory, certificate, key)
+/// directory (``remove()`` when done).
+struct TestCertificate {
+    let directory: URL
+    let certificate: String
+    let key: String
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        certificate = directory.appendingPathComponent("cert.pem").path
+        key = directory.appendingPathComponent("key.pem").path
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", certificate,
+        ]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0)
+    }
+
+    /// The test settings with a TLS listener on this certificate.
+    var settings: GatewaySettings {
+        var settings = testSettings()
+        settings.tlsCertificatePath = certificate
+        settings.tlsKeyPath = key
+        return settings
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: directory)
+    }
 }
 
 /// One HTTP/1.1 response with a chunked body, decoded strictly (RFC 9112 §7.1): every chunk's

@@ -184,12 +184,9 @@ import Testing
     }
 
     @Test func tlsListenerServesWithItsCertificate() async throws {
-        let (directory, certificate, key) = try makeTestCertificate()
-        defer { try? FileManager.default.removeItem(at: directory) }
-
-        var settings = testSettings()
-        settings.tlsCertificatePath = certificate
-        settings.tlsKeyPath = key
+        let tls = try TestCertificate()
+        defer { tls.remove() }
+        let (certificate, key, settings) = (tls.certificate, tls.key, tls.settings)
         let app = try makeApp(try await makeRegistry(mockDefinition()), settings: settings)
         try await app.test(.live) { client in
             let port = try #require(client.port)
