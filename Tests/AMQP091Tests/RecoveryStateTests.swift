@@ -90,6 +90,38 @@ struct TopologyTests {
         })
     }
 
+    @Test("Recording again keeps one record: a redeclare keeps its place, a binding from another channel is the same binding, a consumer that takes its tag again goes last")
+    func recordingAgainKeepsOneRecord() {
+        var topology = Self.sample()
+        topology.exchangeDeclared(Self.declareExchange("audit"), channel: 1)
+        topology.exchangeDeclared(Self.declareExchange("events"), channel: 2)  // redeclared elsewhere: same place, new channel
+        topology.queueDeclared(Self.declareQueue("jobs"), name: "jobs", channel: 2)
+        topology.queueBound(queue: "jobs", exchange: "events", routingKey: "job.*", arguments: [:], channel: 2)  // the same binding
+        topology.consumerAdded(.init(channel: 2, tag: "c-reply", queue: "amq.gen-A", noAck: false, exclusive: true, arguments: [:]))
+        let plan = topology.replayPlan()
+        #expect(plan.filter { if case .declareExchange = $0 { true } else { false } } == [
+            .declareExchange(channel: 2, Self.declareExchange("events")), .declareExchange(channel: 1, Self.declareExchange("audit")),
+        ])
+        #expect(plan.filter { if case .declareQueue = $0 { true } else { false } } == [
+            .declareQueue(channel: 2, name: "jobs", Self.declareQueue("jobs")),
+            .declareQueue(channel: 2, name: "amq.gen-A", Self.declareQueue("", exclusive: true)),
+        ])
+        #expect(plan.filter { if case .bind = $0 { true } else { false } } == [
+            .bind(channel: 1, .init(queue: "jobs", exchange: "events", routingKey: "job.*")),
+            .bind(channel: 2, .init(queue: "amq.gen-A", exchange: "events", routingKey: "#")),
+        ])
+        #expect(plan.filter { if case .consume = $0 { true } else { false } } == [
+            .consume(channel: 1, .init(queue: "jobs", consumerTag: "c-jobs", arguments: ["x-priority": .int32(5)])),
+            .consume(channel: 2, .init(queue: "amq.gen-A", consumerTag: "c-reply", noAck: false, exclusive: true)),
+        ])
+        #expect(topology.hasConsumer(channel: 2, tag: "c-reply") && !topology.hasConsumer(channel: 1, tag: "c-reply"))
+        // Deleting a queue takes its bindings and consumers with it.
+        topology.queueDeleted("jobs")
+        let after = topology.replayPlan()
+        #expect(!after.contains { if case .bind(_, let bind) = $0 { bind.queue == "jobs" } else { false } })
+        #expect(!topology.hasConsumer(channel: 1, tag: "c-jobs"))
+    }
+
     @Test func closedChannelsCancelledConsumersAndDeletesAreNotReplayed() {
         var topology = Self.sample()
         topology.channelRemoved(2)  // closed by the user or failed (channel error)

@@ -3,6 +3,8 @@
 // the order in which it is declared again on a new connection.
 //===----------------------------------------------------------------------===//
 
+import OrderedCollections
+
 /// Everything an ``AMQPSession`` has to set up again after a reconnect:
 /// its channels (with `basic.qos` and `confirm.select`), the exchanges,
 /// queues and bindings it declared, and its consumers. A pure value without
@@ -17,6 +19,10 @@
 ///
 /// Channel numbers here are the session's own (``AMQPSessionChannel/id``),
 /// not the wire channel ids, which can differ from one connection to the next.
+///
+/// Records are kept by key in the order first recorded, so that recording
+/// one costs the same however many a session has (a gateway's session can
+/// hold a queue, a binding and a consumer for each of thousands of clients).
 struct AMQPTopology: Hashable, Sendable {
     struct Channel: Hashable, Sendable {
         var id: Int
@@ -51,6 +57,16 @@ struct AMQPTopology: Hashable, Sendable {
         var exchange: String
         var routingKey: String
         var arguments: AMQPFieldTable
+
+        /// What makes a binding the same one, whatever channel bound it.
+        var key: BindingKey { BindingKey(queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments) }
+    }
+
+    struct BindingKey: Hashable, Sendable {
+        var queue: String
+        var exchange: String
+        var routingKey: String
+        var arguments: AMQPFieldTable
     }
 
     struct Consumer: Hashable, Sendable {
@@ -61,6 +77,13 @@ struct AMQPTopology: Hashable, Sendable {
         var noAck: Bool
         var exclusive: Bool
         var arguments: AMQPFieldTable
+
+        var key: ConsumerKey { ConsumerKey(channel: channel, tag: tag) }
+    }
+
+    struct ConsumerKey: Hashable, Sendable {
+        var channel: Int
+        var tag: String
     }
 
     /// One operation of the replay, in the order of ``replayPlan()``.
@@ -90,10 +113,12 @@ struct AMQPTopology: Hashable, Sendable {
     }
 
     private(set) var channels: [Int: Channel] = [:]
-    private(set) var exchanges: [Exchange] = []
-    private(set) var queues: [Queue] = []
-    private(set) var bindings: [Binding] = []
-    private(set) var consumers: [Consumer] = []
+    /// By name.
+    private var exchanges: OrderedDictionary<String, Exchange> = [:]
+    /// By the user's name.
+    private var queues: OrderedDictionary<String, Queue> = [:]
+    private var bindings: OrderedDictionary<BindingKey, Binding> = [:]
+    private var consumers: OrderedDictionary<ConsumerKey, Consumer> = [:]
     /// User name → name on the current connection, for renamed queues.
     private var brokerNames: [String: String] = [:]
 
@@ -110,7 +135,7 @@ struct AMQPTopology: Hashable, Sendable {
     /// declared on it stays (exchanges and queues belong to the broker).
     mutating func channelRemoved(_ id: Int) {
         self.channels[id] = nil
-        self.consumers.removeAll { $0.channel == id }
+        self.consumers.removeAll { $0.key.channel == id }
     }
 
     mutating func qosSet(channel: Int, prefetch: UInt16, global: Bool) {
@@ -132,17 +157,13 @@ struct AMQPTopology: Hashable, Sendable {
         var declare = declare
         declare.noWait = false
         let record = Exchange(channel: channel, declare: declare)
-        if let index = self.exchanges.firstIndex(where: { $0.name == record.name }) {
-            self.exchanges[index] = record
-        } else {
-            self.exchanges.append(record)
-        }
+        self.exchanges[record.name] = record  // a redeclare keeps its place
     }
 
     /// Forgets the exchange and the bindings to it.
     mutating func exchangeDeleted(_ name: String) {
-        self.exchanges.removeAll { $0.name == name }
-        self.bindings.removeAll { $0.exchange == name }
+        self.exchanges.removeValue(forKey: name)
+        self.bindings.removeAll { $0.key.exchange == name }
     }
 
     /// `name` is the name the broker answered with (the user's name from
@@ -152,44 +173,38 @@ struct AMQPTopology: Hashable, Sendable {
         var declare = declare
         declare.noWait = false
         let serverNamed = (declare.queue.string ?? declare.queue.description).isEmpty
-        let record = Queue(channel: channel, name: name, serverNamed: serverNamed, declare: declare)
-        if let index = self.queues.firstIndex(where: { $0.name == name }) {
-            self.queues[index] = record
-        } else {
-            self.queues.append(record)
-        }
+        self.queues[name] = Queue(channel: channel, name: name, serverNamed: serverNamed, declare: declare)  // a redeclare keeps its place
         self.brokerNames[name] = nil
     }
 
     /// Forgets the queue, its bindings and its consumers (the broker
     /// cancels them).
     mutating func queueDeleted(_ name: String) {
-        self.queues.removeAll { $0.name == name }
-        self.bindings.removeAll { $0.queue == name }
-        self.consumers.removeAll { $0.queue == name }
+        self.queues.removeValue(forKey: name)
+        self.bindings.removeAll { $0.key.queue == name }
+        self.consumers.removeAll { $0.value.queue == name }
         self.brokerNames[name] = nil
     }
 
     /// `queue` is the user's name. Binding twice records once.
     mutating func queueBound(queue: String, exchange: String, routingKey: String, arguments: AMQPFieldTable, channel: Int) {
         let record = Binding(channel: channel, queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments)
-        guard !self.bindings.contains(where: {
-            $0.queue == queue && $0.exchange == exchange && $0.routingKey == routingKey && $0.arguments == arguments
-        }) else { return }
-        self.bindings.append(record)
+        guard self.bindings[record.key] == nil else { return }
+        self.bindings[record.key] = record
     }
 
+    /// A consumer that takes a tag again goes to the end of the order.
     mutating func consumerAdded(_ consumer: Consumer) {
-        self.consumers.removeAll { $0.channel == consumer.channel && $0.tag == consumer.tag }
-        self.consumers.append(consumer)
+        self.consumers.removeValue(forKey: consumer.key)
+        self.consumers[consumer.key] = consumer
     }
 
     mutating func consumerRemoved(channel: Int, tag: String) {
-        self.consumers.removeAll { $0.channel == channel && $0.tag == tag }
+        self.consumers.removeValue(forKey: ConsumerKey(channel: channel, tag: tag))
     }
 
     func hasConsumer(channel: Int, tag: String) -> Bool {
-        self.consumers.contains { $0.channel == channel && $0.tag == tag }
+        self.consumers[ConsumerKey(channel: channel, tag: tag)] != nil
     }
 
     // MARK: Names
@@ -229,23 +244,23 @@ struct AMQPTopology: Hashable, Sendable {
                 steps.append(.confirmSelect(channel: channel.id))
             }
         }
-        for exchange in self.exchanges {
+        for exchange in self.exchanges.values {
             steps.append(.declareExchange(channel: exchange.channel, exchange.declare))
         }
-        for queue in self.queues {
+        for queue in self.queues.values {
             var declare = queue.declare
             if !queue.serverNamed {
                 declare.queue = AMQPShortString(queue.name)
             }
             steps.append(.declareQueue(channel: queue.channel, name: queue.name, declare))
         }
-        for binding in self.bindings {
+        for binding in self.bindings.values {
             steps.append(.bind(channel: binding.channel, AMQPMethod.Queue.Bind(
                 queue: AMQPShortString(binding.queue), exchange: AMQPShortString(binding.exchange),
                 routingKey: AMQPShortString(binding.routingKey), arguments: binding.arguments
             )))
         }
-        for consumer in self.consumers where self.channels[consumer.channel] != nil {
+        for consumer in self.consumers.values where self.channels[consumer.channel] != nil {
             steps.append(.consume(channel: consumer.channel, AMQPMethod.Basic.Consume(
                 queue: AMQPShortString(consumer.queue), consumerTag: AMQPShortString(consumer.tag),
                 noAck: consumer.noAck, exclusive: consumer.exclusive, arguments: consumer.arguments
@@ -277,17 +292,13 @@ struct AMQPTopology: Hashable, Sendable {
     mutating func replayStepRefused(_ step: Step) {
         switch step {
         case .declareExchange(_, let declare):
-            let name = declare.exchange.string ?? declare.exchange.description
-            self.exchanges.removeAll { $0.name == name }
+            self.exchanges.removeValue(forKey: declare.exchange.string ?? declare.exchange.description)
         case .declareQueue(_, let name, _):
-            self.queues.removeAll { $0.name == name }
+            self.queues.removeValue(forKey: name)
         case .bind(_, let bind):
-            let queue = bind.queue.string ?? bind.queue.description
-            let exchange = bind.exchange.string ?? bind.exchange.description
-            let key = bind.routingKey.string ?? bind.routingKey.description
-            self.bindings.removeAll {
-                $0.queue == queue && $0.exchange == exchange && $0.routingKey == key && $0.arguments == bind.arguments
-            }
+            self.bindings.removeValue(forKey: BindingKey(
+                queue: bind.queue.string ?? bind.queue.description, exchange: bind.exchange.string ?? bind.exchange.description,
+                routingKey: bind.routingKey.string ?? bind.routingKey.description, arguments: bind.arguments))
         case .consume(let channel, let consume):
             self.consumerRemoved(channel: channel, tag: consume.consumerTag.string ?? consume.consumerTag.description)
         case .openChannel, .qos, .confirmSelect:
