@@ -44,6 +44,7 @@ public final class TansuBroker: @unchecked Sendable {
         let listener = "tcp://127.0.0.1:\(port)"
         var arguments = [try Self.binary(), "broker", "--listener-url", listener, "--advertised-listener-url", "tcp://127.0.0.1:\(advertisedPort)"]
         if authentication { arguments.append("--authentication") }
+        try TestProcesses.requireFree(ports: [port])
         pid = try TestProcesses.spawn(arguments, output: log)
         let deadline = ContinuousClock.now + .seconds(10)
         while !TestProcesses.canConnect(port: port) {
@@ -76,6 +77,7 @@ public final class TLSFront: @unchecked Sendable {
         let verify = clientCA.map { "verify=1,cafile=\($0)" } ?? "verify=0"
         let socat = try ["/usr/bin/socat", "/bin/socat"].first { FileManager.default.isExecutableFile(atPath: $0) }
             ?? { throw TestProcesses.SpawnError(description: "socat is missing: run scripts/setup.sh") }()
+        try TestProcesses.requireFree(ports: [port])
         pid = try TestProcesses.spawn(
             [socat, "openssl-listen:\(port),bind=127.0.0.1,reuseaddr,fork,cert=\(certificate),key=\(key),\(verify)", "tcp:127.0.0.1:\(target)"],
             output: log)

@@ -92,6 +92,19 @@ public enum TestProcesses {
         return waitpid(pid, &status, WNOHANG) == pid
     }
 
+    /// Throws unless every port is free (waiting up to `seconds` for a process that is going):
+    /// a server left over from an earlier run would answer in place of the one a test starts,
+    /// with that run's state.
+    public static func requireFree(ports: [Int], seconds: Double = 3) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while let taken = ports.first(where: canConnect) {
+            guard Date() < deadline else {
+                throw SpawnError(description: "127.0.0.1:\(taken) is already in use: another process (a server left over from an earlier run?) would answer in place of the one this test starts")
+            }
+            usleep(50_000)
+        }
+    }
+
     /// Whether something accepts TCP connections on 127.0.0.1:`port`.
     public static func canConnect(port: Int) -> Bool {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -83,6 +83,7 @@ final class MosquittoServer: @unchecked Sendable {
 
     /// Starts the broker and waits until every listener accepts connections.
     func start() throws {
+        try TestProcesses.requireFree(ports: [port, port + 1, port + 2, port + 3])
         pid = try TestProcesses.spawn([try Self.which("mosquitto"), "-c", directory.appendingPathComponent("mosquitto.conf").path], output: logFile)
         let deadline = Date().addingTimeInterval(10)
         while ![port, port + 1, port + 2, port + 3].allSatisfy(TestProcesses.canConnect) {
