@@ -23,3 +23,11 @@ public final class WireEncodings: Sendable {
         }
     }
 }
+
+extension Message {
+    /// The encoding named `key`: shared through ``encodings`` when the message has them (made
+    /// by `encode` once for every subscriber), otherwise made now.
+    public func wireEncoding(_ key: String, encode: () -> ByteBuffer) -> ByteBuffer {
+        encodings?.encoding(key, encode: encode) ?? encode()
+    }
+}

@@ -136,7 +136,7 @@ public enum SSEEntrypoint {
         defer { heartbeat.cancel() }
         let encodingKey = encoder.encodingKey
         func encoded(_ message: Message) -> ByteBuffer {
-            message.encodings?.encoding(encodingKey) { encoder.encoded(message) } ?? encoder.encoded(message)
+            message.wireEncoding(encodingKey) { encoder.encoded(message) }
         }
         var batch = ByteBuffer()
         while true {
@@ -238,11 +238,11 @@ final class SSELiveConnection: LiveConnection {
     }
 
     private func encoded(_ message: Message) -> ByteBuffer {
-        message.encodings?.encoding(encodingKey) { encoder.encoded(message) } ?? encoder.encoded(message)
+        message.wireEncoding(encodingKey) { encoder.encoded(message) }
     }
 
     private func framed(_ message: Message) -> ByteBuffer {
-        message.encodings?.encoding(framedKey) { ChunkedFraming.frame(encoded(message)) } ?? ChunkedFraming.frame(encoder.encoded(message))
+        message.wireEncoding(framedKey) { ChunkedFraming.frame(encoded(message)) }
     }
 
     func flush() {

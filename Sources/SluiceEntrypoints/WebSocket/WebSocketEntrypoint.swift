@@ -191,7 +191,7 @@ final class WebSocketLiveConnection: LiveConnection {
     static let framedKey = "websocket/binary-frame"
 
     private static func framed(_ message: Message) -> ByteBuffer {
-        message.encodings?.encoding(framedKey) { WebSocketFraming.binaryFrame(message.content) } ?? WebSocketFraming.binaryFrame(message.content)
+        message.wireEncoding(framedKey) { WebSocketFraming.binaryFrame(message.content) }
     }
 }
 
