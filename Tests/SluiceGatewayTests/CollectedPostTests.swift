@@ -276,6 +276,46 @@ import Testing
         #expect(responder.bodies.withLock { $0 } == ["first", "third"])
     }
 
+    /// Counts the reads asked of the socket (what NIO's channel does after each read completes).
+    final class ReadCounter: ChannelOutboundHandler, Sendable {
+        typealias OutboundIn = Any
+        let reads = Atomic(0)
+
+        func read(context: ChannelHandlerContext) {
+            reads.add(1, ordering: .relaxed)
+            context.read()
+        }
+    }
+
+    /// Asks the pipeline for a read, on the channel's loop.
+    static func read(_ channel: NIOAsyncTestingChannel) async throws {
+        try await channel.testingEventLoop.executeInContext { channel.pipeline.read() }
+    }
+
+    @Test func readingGoesOnWhileAPostIsAnsweredUntilSomethingWaitsBehindIt() async throws {
+        let responder = Responder(gated: true)
+        let channel = try await Self.channel(responder)
+        let counter = ReadCounter()
+        try await channel.testingEventLoop.executeInContext {
+            try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+        }
+        try await Self.send(Self.post("first"), to: channel)
+        // Nothing waits behind the POST being answered: the connection goes on reading (a
+        // pause would cost two changes of the socket's read interest per request).
+        try await Self.read(channel)
+        #expect(counter.reads.load(ordering: .relaxed) == 1)
+        // Something waits: reading pauses, and resumes once the POST is answered.
+        try await Self.send(Self.get, to: channel)
+        try await Self.read(channel)
+        #expect(counter.reads.load(ordering: .relaxed) == 1)
+        responder.open.yield()
+        #expect(try await Self.response(channel).0.status == .accepted)
+        #expect(try await Self.handedOn(channel) == Self.get)
+        // (Read on the loop, after the answer's turn.)
+        #expect(try await channel.testingEventLoop.executeInContext { counter.reads.load(ordering: .relaxed) } == 2)
+        responder.open.finish()
+    }
+
     @Test func aPostAskingToCloseIsAnsweredThenTheConnectionCloses() async throws {
         let responder = Responder(gated: false)
         let channel = try await Self.channel(responder)

@@ -16,7 +16,8 @@ import SluiceCore
 /// error, is the same for both.
 ///
 /// Order is kept as HTTP/1 requires: a POST is taken only when no request handed on is still
-/// unanswered, and while a taken POST is in flight nothing more is read or handed on.
+/// unanswered, and while a taken POST is in flight nothing is handed on: what arrives waits, and
+/// reading pauses once something waits.
 final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -164,11 +165,16 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
             }
         }
         if replaying { context.fireChannelReadComplete() }
-        if readPending {
-            if case .answering = state { return }
+        if readPending, !holding {
             readPending = false
             context.read()
         }
+    }
+
+    /// A taken POST is being answered and something already waits behind it.
+    private var holding: Bool {
+        if case .answering = state { return !held.isEmpty }
+        return false
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -191,8 +197,11 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
         context.write(data, promise: promise)
     }
 
+    /// While a taken POST is answered the connection goes on reading (a client that sends its
+    /// next request only after this answer, as most do, costs no pause and resume of the
+    /// socket's read interest); once something waits behind the POST, reading pauses.
     func read(context: ChannelHandlerContext) {
-        if case .answering = state {
+        if holding {
             readPending = true
         } else {
             context.read()
