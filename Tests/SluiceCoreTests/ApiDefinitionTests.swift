@@ -615,9 +615,12 @@ struct ApiDefinitionTests {
 
     @Test(arguments: [
         ("/", "/"), ("", "/"), ("///", "/"), ("/orders/", "/orders"), ("//orders//v1///", "/orders/v1"), ("/a/b", "/a/b"),
+        ("/a//b", "/a/b"), ("a", "a"), ("a/", "a"), ("/café/s", "/café/s"), ("/café//", "/café"),
     ])
     func pathNormalisation(path: String, normalized: String) {
         #expect(ListenerPath.normalize(path) == normalized)
         #expect(ListenerPath(path: path).normalizedPath == normalized)
+        // A path already normal is recognised as such, and only then (it is returned as it is).
+        #expect(ListenerPath.isNormal(path) == (path == normalized))
     }
 }

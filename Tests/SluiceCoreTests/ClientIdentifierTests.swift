@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 @testable import SluiceCore
 
@@ -66,5 +67,14 @@ struct ClientIdentifierTests {
     ])
     func notAcceptable(sent: String) {
         #expect(!ClientIdentifier.isAcceptable(sent))
+    }
+
+    @Test func identityIsComputedFromTheAddressAndWhatWasSent() throws {
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: 40_000)
+        let computed = ClientIdentifier.computed(remoteAddress: "127.0.0.1")
+        #expect(ClientIdentity.derived(sent: nil, remoteAddress: address).effective == computed)
+        #expect(ClientIdentity.derived(sent: "reader-1", remoteAddress: address).effective == "reader-1-\(computed)")
+        #expect(ClientIdentity.derived(sent: nil, remoteAddress: nil).effective == ClientIdentifier.computed(remoteAddress: nil))
+        #expect(ClientIdentity.known("given").effective == "given")
     }
 }

@@ -47,6 +47,19 @@ import Testing
         #expect(registry.table.route(host: nil, path: "/zzz")?.id == "root")
     }
 
+    @Test func pathsMatchByteForByteOnSegmentBoundaries() async throws {
+        let registry = try await makeRegistry(
+            mockDefinition(id: "cafe", path: "/café", mockConfiguration: "{messageInterval: 10, messageContent: cafe}"))
+        #expect(registry.table.route(host: "any.example.com", path: "/café")?.id == "cafe")
+        #expect(registry.table.route(host: nil, path: "/café/menu")?.id == "cafe")
+        #expect(registry.table.route(host: nil, path: "//café//menu/")?.id == "cafe")
+        #expect(registry.table.route(host: nil, path: "/cafés") == nil)
+        #expect(registry.table.route(host: nil, path: "/caf") == nil)
+        #expect(RoutingTable.matches(prefix: "/a", path: "/a") && RoutingTable.matches(prefix: "/a", path: "/a/b"))
+        #expect(!RoutingTable.matches(prefix: "/a", path: "/ab") && !RoutingTable.matches(prefix: "/a/b", path: "/a"))
+        #expect(RoutingTable.matches(prefix: "/", path: "/anything"))
+    }
+
     @Test func transactionIdIsKeptAndRequestIdIsNew() async throws {
         let app = try makeApp(try await makeRegistry(mockDefinition()))
         try await app.test(.router) { client in
@@ -216,6 +229,21 @@ import Testing
         }
     }
 
+    @Test func aPublishersIdentifierIsCheckedButNotReturned() async throws {
+        let app = try makeApp(try await makeRegistry(mockDefinition()))
+        try await app.test(.router) { client in
+            let post = try await client.execute(
+                uri: "/demo", method: .post, headers: [GatewayHeaders.clientIdentifier: "alice"], body: ByteBuffer(string: "x"))
+            #expect(post.status == .accepted)
+            #expect(post.headers[GatewayHeaders.clientIdentifier] == nil)
+            let badHeader = try await client.execute(
+                uri: "/demo", method: .post, headers: [GatewayHeaders.clientIdentifier: "a/b"], body: ByteBuffer(string: "x"))
+            #expect(badHeader.status == .badRequest)
+            let badQuery = try await client.execute(uri: "/demo?X-Sluice-Client-Identifier=a%23b", method: .post, body: ByteBuffer(string: "x"))
+            #expect(badQuery.status == .badRequest)
+        }
+    }
+
     @Test func sseStreamsEventsAndResumesAfterLastEventID() async throws {
         let definition = mockDefinition(
             entrypoints: entrypoints("{type: sse, configuration: {heartbeatIntervalInMs: 2000, headersAsComment: true, metadataAsComment: true}}"),
@@ -259,7 +287,7 @@ import Testing
     @Test func entrypointLoggerCarriesTheRequestsMetadata() async throws {
         let dispatcher = Dispatcher(registry: try await makeRegistry(mockDefinition()), limits: .init(), logger: Logger(label: "test"))
         let target = try #require(dispatcher.entrypoint(of: try dispatcher.api(host: nil, path: "/demo"), for: .post))
-        let context = dispatcher.context(for: target, clientIdentifier: "client", requestId: "request-1")
+        let context = dispatcher.context(for: target, clientIdentity: .known("client"), requestId: "request-1")
         #expect(context.logger[metadataKey: "api"] == "demo")
         #expect(context.logger[metadataKey: "entrypoint"] == "http-post")
         #expect(context.logger[metadataKey: "request"] == "request-1")

@@ -231,6 +231,7 @@ public struct ListenerPath: Sendable, Hashable {
     public var normalizedPath: String { Self.normalize(path) }
 
     public static func normalize(_ path: String) -> String {
+        if isNormal(path) { return path }
         var result = ""
         for character in path {
             if character == "/", result.last == "/" { continue }
@@ -239,6 +240,21 @@ public struct ListenerPath: Sendable, Hashable {
         if result.isEmpty { return "/" }
         while result.count > 1, result.last == "/" { result.removeLast() }
         return result
+    }
+
+    /// Already what ``normalize(_:)`` makes of it: not empty, no two slashes in a row, and no
+    /// trailing slash unless it is `/`. (Most request paths are: they are returned as they are.)
+    static func isNormal(_ path: String) -> Bool {
+        let slash = UInt8(ascii: "/")
+        let bytes = path.utf8
+        guard let last = bytes.last else { return false }
+        if last == slash { return bytes.count == 1 }
+        var previous: UInt8 = 0
+        for byte in bytes {
+            if byte == slash, previous == slash { return false }
+            previous = byte
+        }
+        return true
     }
 }
 

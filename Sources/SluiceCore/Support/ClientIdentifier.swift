@@ -1,4 +1,5 @@
 import Crypto
+import NIOCore
 
 /// The client identifier of contract §4: it names Kafka consumer groups, MQTT shared
 /// subscriptions, RabbitMQ and Solace queues.
@@ -30,5 +31,23 @@ public enum ClientIdentifier {
             && sent.unicodeScalars.allSatisfy { scalar in
                 scalar.isASCII && scalar.value > 0x20 && scalar.value < 0x7F && !"/+#*>$;,".unicodeScalars.contains(scalar)
             }
+    }
+}
+
+/// A request's client identifier: known, or still to be computed from what the client sent (a
+/// valid identifier, or none) and its address. The computation (a SHA-256 of the address) is
+/// left until something asks for the identifier: a subscription does, a publication does not.
+public enum ClientIdentity: Sendable {
+    case known(String)
+    case derived(sent: String?, remoteAddress: SocketAddress?)
+
+    /// The effective identifier (``ClientIdentifier/effective(sent:computed:)``).
+    public var effective: String {
+        switch self {
+        case .known(let identifier):
+            return identifier
+        case .derived(let sent, let remoteAddress):
+            return ClientIdentifier.effective(sent: sent, computed: ClientIdentifier.computed(remoteAddress: remoteAddress?.ipAddress))
+        }
     }
 }

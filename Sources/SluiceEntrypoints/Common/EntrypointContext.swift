@@ -10,7 +10,9 @@ public struct EntrypointContext: Sendable {
     public var apiId: String
     public var settings: EntrypointSettings
     public var endpoint: any EndpointConnector
-    public var clientIdentifier: String
+    /// The caller's identifier, computed when asked for (see ``ClientIdentity``).
+    public var clientIdentity: ClientIdentity
+    public var clientIdentifier: String { clientIdentity.effective }
     public var stop: StopSignal
     /// Fires when the client's connection closes, so that a stream ends (and releases its broker
     /// subscription) without waiting for a failed write.
@@ -39,7 +41,7 @@ public struct EntrypointContext: Sendable {
     public var clientChannel: (any Channel)?
 
     public init(
-        apiId: String, settings: EntrypointSettings, endpoint: any EndpointConnector, clientIdentifier: String,
+        apiId: String, settings: EntrypointSettings, endpoint: any EndpointConnector, clientIdentity: ClientIdentity,
         stop: StopSignal, connectionClosed: StopSignal = StopSignal(), logger: Logger, loggerMetadata: Logger.Metadata = [:],
         limits: EntrypointLimits,
         closeConnection: (@Sendable () -> Void)? = nil, clientChannel: (any Channel)? = nil
@@ -47,7 +49,7 @@ public struct EntrypointContext: Sendable {
         self.apiId = apiId
         self.settings = settings
         self.endpoint = endpoint
-        self.clientIdentifier = clientIdentifier
+        self.clientIdentity = clientIdentity
         self.stop = stop
         self.connectionClosed = connectionClosed
         self.baseLogger = logger

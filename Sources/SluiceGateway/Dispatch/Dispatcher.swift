@@ -81,26 +81,28 @@ struct Dispatcher: Sendable {
         }
     }
 
-    /// The effective client identifier (contract §4) from the header or query parameter a client
-    /// may send and the caller's address.
-    func clientIdentifier(headers: HTTPFields, query: [String: String], remoteAddress: SocketAddress?) throws(GatewayError) -> String {
-        let sent =
-            headers[GatewayHeaders.clientIdentifier] ?? headers[GatewayHeaders.graviteeClientIdentifier]
-            ?? ClientIdentifier.headerNames.lazy.compactMap { query[$0] }.first
+    /// The client identifier (contract §4): what the client sent in a header or query parameter,
+    /// if valid, and its address; the effective identifier is computed when something needs it.
+    func clientIdentity(headers: HTTPFields, uri: URI, remoteAddress: SocketAddress?) throws(GatewayError) -> ClientIdentity {
+        var sent = headers[GatewayHeaders.clientIdentifier] ?? headers[GatewayHeaders.graviteeClientIdentifier]
+        if sent == nil, uri.query != nil {
+            let query = uri.queryDictionary
+            sent = ClientIdentifier.headerNames.lazy.compactMap { query[$0] }.first
+        }
         if let sent, !ClientIdentifier.isAcceptable(sent) {
             throw GatewayError(
                 .badRequest,
                 "Invalid client identifier: use at most \(ClientIdentifier.maximumLength) printable ASCII characters without / + # * > $ ; ,")
         }
-        return ClientIdentifier.effective(sent: sent, computed: ClientIdentifier.computed(remoteAddress: remoteAddress?.ipAddress))
+        return .derived(sent: sent, remoteAddress: remoteAddress)
     }
 
     func context(
-        for target: Target, clientIdentifier: String, requestId: String, closeConnection: (@Sendable () -> Void)? = nil,
+        for target: Target, clientIdentity: ClientIdentity, requestId: String, closeConnection: (@Sendable () -> Void)? = nil,
         clientChannel: (any Channel)? = nil
     ) -> EntrypointContext {
         EntrypointContext(
-            apiId: target.api.id, settings: target.entrypoint, endpoint: target.api.endpoint, clientIdentifier: clientIdentifier,
+            apiId: target.api.id, settings: target.entrypoint, endpoint: target.api.endpoint, clientIdentity: clientIdentity,
             stop: target.api.stop, logger: logger,
             loggerMetadata: ["api": .string(target.api.id), "entrypoint": .string(target.entrypoint.type), "request": .string(requestId)],
             limits: limits, closeConnection: closeConnection,

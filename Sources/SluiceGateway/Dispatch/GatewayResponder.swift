@@ -65,17 +65,20 @@ public struct GatewayResponder: HTTPResponder {
         let kind = Dispatcher.kind(method: request.method, headers: request.headers)
         guard let target = dispatcher.entrypoint(of: api, for: kind) else { throw GatewayError.noContextPath }
         try dispatcher.checkQoS(target)
-        let clientIdentifier = try dispatcher.clientIdentifier(
-            headers: request.headers, query: request.uri.queryDictionary, remoteAddress: context.remoteAddress)
+        var clientIdentity = try dispatcher.clientIdentity(headers: request.headers, uri: request.uri, remoteAddress: context.remoteAddress)
+        let subscribes = target.descriptor.modes(target.entrypoint.configuration).contains(.subscribe)
+        // A subscriber's identifier is returned in a header; a publisher's is never needed.
+        let clientIdentifier = subscribes ? clientIdentity.effective : nil
+        if let clientIdentifier { clientIdentity = .known(clientIdentifier) }
         if kind == .webSocketUpgrade, target.entrypoint.type == "websocket" {
             // The upgrade was declined although every check passes: the API is going away.
             throw GatewayError(.stopping, "The API is being redeployed; try again")
         }
         guard let handler = EntrypointTypes.httpHandlers[target.entrypoint.type] else { throw GatewayError.noContextPath }
         let entrypointContext = dispatcher.context(
-            for: target, clientIdentifier: clientIdentifier, requestId: requestId, closeConnection: context.closeConnection,
+            for: target, clientIdentity: clientIdentity, requestId: requestId, closeConnection: context.closeConnection,
             clientChannel: context.channel)
-        if target.descriptor.modes(target.entrypoint.configuration).contains(.subscribe) {
+        if subscribes {
             // A stream ends as soon as its client is gone. (Only for subscribing requests: the
             // callback lives as long as the connection.)
             let closed = entrypointContext.connectionClosed
@@ -89,7 +92,7 @@ public struct GatewayResponder: HTTPResponder {
             api.finished()
             throw error
         }
-        return (Self.tracking(response, api: api), target.descriptor.modes(target.entrypoint.configuration).contains(.subscribe) ? clientIdentifier : nil)
+        return (Self.tracking(response, api: api), clientIdentifier)
     }
 
     /// Keeps the API's in-flight count until the response body has been written, or, for a body

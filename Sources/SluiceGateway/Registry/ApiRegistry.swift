@@ -184,6 +184,8 @@ public struct DeploymentError: Error, CustomStringConvertible, Sendable {
 public struct RoutingTable: Sendable {
     public let apis: [String: DeployedApi]
     private let routes: [Route]
+    /// Some listener path names a host (otherwise the request's host is not looked at).
+    private let routesByHost: Bool
 
     struct Route: Sendable {
         let host: String?
@@ -205,10 +207,11 @@ public struct RoutingTable: Sendable {
             return lhs.path.count > rhs.path.count
         }
         self.routes = routes
+        routesByHost = routes.contains { $0.host != nil }
     }
 
     public func route(host: String?, path: String) -> DeployedApi? {
-        let requestHost = host.map(Self.hostWithoutPort)?.lowercased()
+        let requestHost = routesByHost ? host.map(Self.hostWithoutPort)?.lowercased() : nil
         let requestPath = ListenerPath.normalize(path)
         for route in routes {
             if let routeHost = route.host, routeHost != requestHost { continue }
@@ -217,11 +220,14 @@ public struct RoutingTable: Sendable {
         return nil
     }
 
+    /// Whether `path` is `prefix` or lies under it, on a segment boundary. Compared byte for
+    /// byte, as URL paths are.
     static func matches(prefix: String, path: String) -> Bool {
         if prefix == "/" { return true }
-        guard path.hasPrefix(prefix) else { return false }
-        if path.count == prefix.count { return true }
-        return path[path.index(path.startIndex, offsetBy: prefix.count)] == "/"
+        let prefix = prefix.utf8, path = path.utf8
+        guard path.starts(with: prefix) else { return false }
+        let end = path.index(path.startIndex, offsetBy: prefix.count)
+        return end == path.endIndex || path[end] == UInt8(ascii: "/")
     }
 
     static func hostWithoutPort(_ host: String) -> String {

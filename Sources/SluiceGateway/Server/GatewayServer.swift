@@ -106,14 +106,14 @@ public enum GatewayServer {
             let target = dispatcher.entrypoint(of: api, for: .webSocketUpgrade), target.entrypoint.type == "websocket",
             api.stop.reason == nil,
             (try? dispatcher.checkQoS(target)) != nil,
-            let clientIdentifier = try? dispatcher.clientIdentifier(
-                headers: head.headerFields, query: uri.queryDictionary, remoteAddress: remoteAddress)
+            let clientIdentity = try? dispatcher.clientIdentity(headers: head.headerFields, uri: uri, remoteAddress: remoteAddress)
         else { return .dontUpgrade }
+        let clientIdentifier = clientIdentity.effective
         let requestId = RequestIdentifier.next()
         let transactionId =
             head.headerFields[GatewayHeaders.transactionId] ?? head.headerFields[GatewayHeaders.graviteeTransactionId] ?? requestId
         let context = dispatcher.context(
-            for: target, clientIdentifier: clientIdentifier, requestId: requestId, closeConnection: { channel.close(promise: nil) },
+            for: target, clientIdentity: .known(clientIdentifier), requestId: requestId, closeConnection: { channel.close(promise: nil) },
             clientChannel: channel)
         var headers = HTTPFields()
         headers[GatewayHeaders.requestId] = requestId
