@@ -152,6 +152,55 @@ struct TopologyTests {
     }
 }
 
+@Suite("Records per channel (consumers)")
+struct ChannelRecordsTests {
+    @Test func keepsTheOrderRecordedAndRecordingAgainGoesLast() {
+        var records = ChannelRecords<String, String>()
+        records.record("a", channel: 1, key: "t1")
+        records.record("b", channel: 2, key: "t1")
+        records.record("c", channel: 1, key: "t2")
+        records.record("a2", channel: 1, key: "t1")
+        #expect(records.inOrder == ["b", "c", "a2"])
+        #expect(records.count == 3)
+        #expect(records[channel: 1, key: "t1"] == "a2")
+        #expect(records[channel: 2, key: "t2"] == nil)
+    }
+
+    @Test func removingAChannelTakesOnlyItsRecords() {
+        var records = ChannelRecords<String, String>()
+        for channel in 1...3 {
+            for tag in ["x", "y"] { records.record("\(channel)\(tag)", channel: channel, key: tag) }
+        }
+        #expect(Set(records.removeChannel(2)) == ["2x", "2y"])
+        #expect(records.removeChannel(2).isEmpty)
+        #expect(records.inOrder == ["1x", "1y", "3x", "3y"])
+        #expect(records.remove(channel: 3, key: "x") == "3x")
+        #expect(records.remove(channel: 3, key: "x") == nil)
+        records.removeAll { $0.hasSuffix("y") }
+        #expect(records.inOrder == ["1x"])
+        #expect(records.count == 1)
+        records.removeAll()
+        #expect(records.count == 0 && records.all.isEmpty)
+    }
+
+    @Test func equalWhenTheSameRecordsAreInTheSameOrder() {
+        var first = ChannelRecords<String, String>()
+        var second = ChannelRecords<String, String>()
+        first.record("gone", channel: 9, key: "g")
+        first.remove(channel: 9, key: "g")
+        first.record("a", channel: 1, key: "t")
+        first.record("b", channel: 2, key: "t")
+        second.record("a", channel: 1, key: "t")
+        second.record("b", channel: 2, key: "t")
+        #expect(first == second)
+        #expect(first.hashValue == second.hashValue)
+        var swapped = ChannelRecords<String, String>()
+        swapped.record("b", channel: 2, key: "t")
+        swapped.record("a", channel: 1, key: "t")
+        #expect(first != swapped)
+    }
+}
+
 @Suite("Session recovery state machine")
 struct RecoveryStateMachineTests {
     static let lost = AMQPClientError(code: .connectionLost, message: "lost")

@@ -82,7 +82,8 @@ public final class AMQPSession: Sendable {
         /// Session channel → its channel on `connection`.
         var wireChannels: [Int: AMQPChannel] = [:]
         var channels: [Int: ChannelStatus] = [:]
-        var consumers: [ConsumerKey: ConsumerEntry] = [:]
+        /// By session channel and consumer tag.
+        var consumers = ChannelRecords<String, ConsumerEntry>()
         var waiters: [UInt64: Waiter] = [:]
         var nextWaiterID: UInt64 = 0
         var nextChannelID = 0
@@ -165,8 +166,8 @@ public final class AMQPSession: Sendable {
             guard state.machine.closeRequested() else { return nil }
             let waiters = Array(state.waiters.values)
             state.waiters = [:]
-            let consumers = state.consumers.values.map(\.continuation)
-            state.consumers = [:]
+            let consumers = state.consumers.all.map(\.continuation)
+            state.consumers.removeAll()
             state.wireChannels = [:]
             let connection = state.connection
             state.connection = nil
@@ -289,8 +290,8 @@ public final class AMQPSession: Sendable {
         let (waiters, consumers, connection) = self.state.withLockedValue { state -> ([Waiter], [DeliveryContinuation], AMQPConnection?) in
             let waiters = Array(state.waiters.values)
             state.waiters = [:]
-            let consumers = state.consumers.values.map(\.continuation)
-            state.consumers = [:]
+            let consumers = state.consumers.all.map(\.continuation)
+            state.consumers.removeAll()
             state.wireChannels = [:]
             state.recoveryTask = nil
             let connection = state.connection
@@ -365,7 +366,7 @@ public final class AMQPSession: Sendable {
             case .consume(let id, let consume):
                 let tag = consume.consumerTag.string ?? consume.consumerTag.description
                 let key = ConsumerKey(channel: id, tag: tag)
-                guard let wire = self.replayChannel(id), self.state.withLockedValue({ $0.consumers[key] != nil }) else { continue }
+                guard let wire = self.replayChannel(id), self.state.withLockedValue({ $0.consumers[channel: key.channel, key: key.tag] != nil }) else { continue }
                 let wireConsumer = try await self.runReplayed(planned, on: wire, sessionChannel: id) { wire throws(AMQPClientError) in
                     try await wire.consume(
                         queue: consume.queue.string ?? consume.queue.description, consumerTag: tag,
@@ -634,7 +635,7 @@ public final class AMQPSession: Sendable {
     }
 
     func hasConsumer(_ key: ConsumerKey) -> Bool {
-        self.state.withLockedValue { $0.consumers[key] != nil }
+        self.state.withLockedValue { $0.consumers[channel: key.channel, key: key.tag] != nil }
     }
 
     func closeChannel(_ id: Int) async {
@@ -642,11 +643,7 @@ public final class AMQPSession: Sendable {
             guard case .open? = state.channels[id] else { return (nil, []) }
             state.channels[id] = .closed
             state.topology.channelRemoved(id)
-            var consumers: [DeliveryContinuation] = []
-            for (key, entry) in state.consumers where key.channel == id {
-                consumers.append(entry.continuation)
-                state.consumers[key] = nil
-            }
+            let consumers = state.consumers.removeChannel(id).map(\.continuation)
             return (state.wireChannels.removeValue(forKey: id), consumers)
         }
         for consumer in consumers { consumer.finish() }
@@ -656,7 +653,7 @@ public final class AMQPSession: Sendable {
     func consumerCancelled(_ key: ConsumerKey) {
         let entry = self.state.withLockedValue { state -> ConsumerEntry? in
             state.topology.consumerRemoved(channel: key.channel, tag: key.tag)
-            return state.consumers.removeValue(forKey: key)
+            return state.consumers.remove(channel: key.channel, key: key.tag)
         }
         entry?.continuation.finish()
     }
@@ -666,7 +663,7 @@ public final class AMQPSession: Sendable {
     /// Feeds the deliveries of a wire consumer of connection `generation`
     /// into the session consumer's stream. Call with the state locked.
     func startPump(_ state: inout State, key: ConsumerKey, wireConsumer: AMQPConsumer, generation: UInt64, connection: AMQPConnection) -> Bool {
-        guard var entry = state.consumers[key] else { return false }
+        guard var entry = state.consumers[channel: key.channel, key: key.tag] else { return false }
         let continuation = entry.continuation
         entry.generation = generation
         entry.pump = Task { [weak self] in
@@ -682,7 +679,7 @@ public final class AMQPSession: Sendable {
             }
             self?.pumpEnded(key, generation: generation, error: failure, connection: connection)
         }
-        state.consumers[key] = entry
+        state.consumers.record(entry, channel: key.channel, key: key.tag)
         return true
     }
 
@@ -691,9 +688,9 @@ public final class AMQPSession: Sendable {
     /// throws), or with its connection (the recovery or the give-up decides).
     private func pumpEnded(_ key: ConsumerKey, generation: UInt64, error: (any Error)?, connection: AMQPConnection) {
         let finished = self.state.withLockedValue { state -> [(DeliveryContinuation, AMQPClientError?)] in
-            guard let entry = state.consumers[key], entry.generation == generation else { return [] }
+            guard let entry = state.consumers[channel: key.channel, key: key.tag], entry.generation == generation else { return [] }
             guard let error else {
-                state.consumers[key] = nil
+                state.consumers.remove(channel: key.channel, key: key.tag)
                 state.topology.consumerRemoved(channel: key.channel, tag: key.tag)
                 return [(entry.continuation, nil)]
             }
@@ -704,7 +701,7 @@ public final class AMQPSession: Sendable {
             case .failChannel:
                 return Self.failChannel(&state, key.channel, clientError)
             case .fail:
-                state.consumers[key] = nil
+                state.consumers.remove(channel: key.channel, key: key.tag)
                 state.topology.consumerRemoved(channel: key.channel, tag: key.tag)
                 return [(entry.continuation, clientError)]
             }
@@ -716,7 +713,7 @@ public final class AMQPSession: Sendable {
     func consumerDropped(_ key: ConsumerKey) {
         let pump = self.state.withLockedValue { state -> Task<Void, Never>? in
             state.topology.consumerRemoved(channel: key.channel, tag: key.tag)
-            return state.consumers.removeValue(forKey: key)?.pump
+            return state.consumers.remove(channel: key.channel, key: key.tag)?.pump
         }
         // Ending the pump drops the wire consumer, which sends basic.cancel.
         pump?.cancel()
@@ -734,12 +731,7 @@ public final class AMQPSession: Sendable {
         state.channels[id] = .failed(error)
         state.topology.channelRemoved(id)
         state.wireChannels[id] = nil
-        var finished: [(DeliveryContinuation, AMQPClientError?)] = []
-        for (key, entry) in state.consumers where key.channel == id {
-            finished.append((entry.continuation, error))
-            state.consumers[key] = nil
-        }
-        return finished
+        return state.consumers.removeChannel(id).map { ($0.continuation, error) }
     }
 
     private static func finish(_ continuations: [(DeliveryContinuation, AMQPClientError?)]) {
@@ -936,7 +928,7 @@ public final class AMQPSessionChannel: Sendable {
                     noAck: noAck, exclusive: exclusive, arguments: arguments
                 )
             } commit: { state, wireConsumer, generation, connection in
-                state.consumers[key] = AMQPSession.ConsumerEntry(continuation: continuation)
+                state.consumers.record(AMQPSession.ConsumerEntry(continuation: continuation), channel: key.channel, key: key.tag)
                 state.topology.consumerAdded(AMQPTopology.Consumer(
                     channel: id, tag: tag, queue: queue, noAck: noAck, exclusive: exclusive, arguments: arguments
                 ))

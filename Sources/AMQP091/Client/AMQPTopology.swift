@@ -77,13 +77,6 @@ struct AMQPTopology: Hashable, Sendable {
         var noAck: Bool
         var exclusive: Bool
         var arguments: AMQPFieldTable
-
-        var key: ConsumerKey { ConsumerKey(channel: channel, tag: tag) }
-    }
-
-    struct ConsumerKey: Hashable, Sendable {
-        var channel: Int
-        var tag: String
     }
 
     /// One operation of the replay, in the order of ``replayPlan()``.
@@ -118,7 +111,8 @@ struct AMQPTopology: Hashable, Sendable {
     /// By the user's name.
     private var queues: OrderedDictionary<String, Queue> = [:]
     private var bindings: OrderedDictionary<BindingKey, Binding> = [:]
-    private var consumers: OrderedDictionary<ConsumerKey, Consumer> = [:]
+    /// By channel and tag, in the order recorded (see ``ChannelRecords``).
+    private var consumers = ChannelRecords<String, Consumer>()
     /// User name → name on the current connection, for renamed queues.
     private var brokerNames: [String: String] = [:]
 
@@ -135,7 +129,7 @@ struct AMQPTopology: Hashable, Sendable {
     /// declared on it stays (exchanges and queues belong to the broker).
     mutating func channelRemoved(_ id: Int) {
         self.channels[id] = nil
-        self.consumers.removeAll { $0.key.channel == id }
+        self.consumers.removeChannel(id)
     }
 
     mutating func qosSet(channel: Int, prefetch: UInt16, global: Bool) {
@@ -182,7 +176,7 @@ struct AMQPTopology: Hashable, Sendable {
     mutating func queueDeleted(_ name: String) {
         self.queues.removeValue(forKey: name)
         self.bindings.removeAll { $0.key.queue == name }
-        self.consumers.removeAll { $0.value.queue == name }
+        self.consumers.removeAll { $0.queue == name }
         self.brokerNames[name] = nil
     }
 
@@ -195,16 +189,15 @@ struct AMQPTopology: Hashable, Sendable {
 
     /// A consumer that takes a tag again goes to the end of the order.
     mutating func consumerAdded(_ consumer: Consumer) {
-        self.consumers.removeValue(forKey: consumer.key)
-        self.consumers[consumer.key] = consumer
+        self.consumers.record(consumer, channel: consumer.channel, key: consumer.tag)
     }
 
     mutating func consumerRemoved(channel: Int, tag: String) {
-        self.consumers.removeValue(forKey: ConsumerKey(channel: channel, tag: tag))
+        self.consumers.remove(channel: channel, key: tag)
     }
 
     func hasConsumer(channel: Int, tag: String) -> Bool {
-        self.consumers[ConsumerKey(channel: channel, tag: tag)] != nil
+        self.consumers[channel: channel, key: tag] != nil
     }
 
     // MARK: Names
@@ -260,7 +253,7 @@ struct AMQPTopology: Hashable, Sendable {
                 routingKey: AMQPShortString(binding.routingKey), arguments: binding.arguments
             )))
         }
-        for consumer in self.consumers.values where self.channels[consumer.channel] != nil {
+        for consumer in self.consumers.inOrder where self.channels[consumer.channel] != nil {
             steps.append(.consume(channel: consumer.channel, AMQPMethod.Basic.Consume(
                 queue: AMQPShortString(consumer.queue), consumerTag: AMQPShortString(consumer.tag),
                 noAck: consumer.noAck, exclusive: consumer.exclusive, arguments: consumer.arguments
@@ -303,6 +296,90 @@ struct AMQPTopology: Hashable, Sendable {
             self.consumerRemoved(channel: channel, tag: consume.consumerTag.string ?? consume.consumerTag.description)
         case .openChannel, .qos, .confirmSelect:
             break
+        }
+    }
+}
+
+/// Records kept per AMQP channel and key (consumers by channel and tag), in the order recorded:
+/// recording a key again moves it to the end. Adding, removing one and removing a channel's
+/// records visit only that channel's records, so that a session with a channel (and a consumer)
+/// per client stays linear as its clients come and go; the order is restored by sorting when
+/// all are read (a replay, which is rare).
+struct ChannelRecords<Key: Hashable & Sendable, Record: Sendable>: Sendable {
+    private var byChannel: [Int: [Key: (sequence: Int, record: Record)]] = [:]
+    private var nextSequence = 0
+    private(set) var count = 0
+
+    subscript(channel channel: Int, key key: Key) -> Record? {
+        self.byChannel[channel]?[key]?.record
+    }
+
+    mutating func record(_ record: Record, channel: Int, key: Key) {
+        if self.byChannel[channel, default: [:]].updateValue((self.nextSequence, record), forKey: key) == nil {
+            self.count += 1
+        }
+        self.nextSequence += 1
+    }
+
+    @discardableResult
+    mutating func remove(channel: Int, key: Key) -> Record? {
+        guard let removed = self.byChannel[channel]?.removeValue(forKey: key) else { return nil }
+        self.count -= 1
+        if self.byChannel[channel]?.isEmpty == true { self.byChannel[channel] = nil }
+        return removed.record
+    }
+
+    /// Removes the channel's records and returns them.
+    @discardableResult
+    mutating func removeChannel(_ channel: Int) -> [Record] {
+        guard let records = self.byChannel.removeValue(forKey: channel) else { return [] }
+        self.count -= records.count
+        return records.values.map(\.record)
+    }
+
+    mutating func removeAll(where shouldRemove: (Record) -> Bool) {
+        for (channel, records) in self.byChannel {
+            let kept = records.filter { !shouldRemove($0.value.record) }
+            self.count -= records.count - kept.count
+            self.byChannel[channel] = kept.isEmpty ? nil : kept
+        }
+    }
+
+    mutating func removeAll() {
+        self.byChannel = [:]
+        self.count = 0
+    }
+
+    /// Every record, in no particular order.
+    var all: [Record] {
+        self.byChannel.values.flatMap { $0.values.map(\.record) }
+    }
+
+    /// Every record, in the order recorded.
+    var inOrder: [Record] { self.ordered.map(\.record) }
+
+    private var ordered: [(channel: Int, key: Key, record: Record)] {
+        self.byChannel.flatMap { channel, records in
+            records.map { (sequence: $0.value.sequence, channel: channel, key: $0.key, record: $0.value.record) }
+        }
+        .sorted { $0.sequence < $1.sequence }
+        .map { (channel: $0.channel, key: $0.key, record: $0.record) }
+    }
+}
+
+/// Equal when they hold the same records under the same channels and keys, in the same order.
+extension ChannelRecords: Equatable where Record: Equatable {
+    static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.ordered.elementsEqual(rhs.ordered) { $0.channel == $1.channel && $0.key == $1.key && $0.record == $1.record }
+    }
+}
+
+extension ChannelRecords: Hashable where Record: Hashable {
+    func hash(into hasher: inout Hasher) {
+        for entry in self.ordered {
+            hasher.combine(entry.channel)
+            hasher.combine(entry.key)
+            hasher.combine(entry.record)
         }
     }
 }
