@@ -110,6 +110,11 @@ public enum TestProcesses {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { return false }
         defer { close(socket) }
+        // A listener that does not accept (its backlog full) would hold connect() for the
+        // kernel's SYN retries, a minute or more: give up after a second (Linux applies the send
+        // time-out to connect).
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        _ = setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
