@@ -339,3 +339,52 @@ import Testing
         try await channel.closeFuture.get()
     }
 }
+
+/// What waits behind a request being answered, and when reading pauses.
+@Suite struct HeldRequestPartsTests {
+    static let head = HTTPRequestPart.head(HTTPRequest(method: .get, scheme: nil, authority: "test", path: "/p"))
+
+    /// What `held` gives, part by part, until nothing waits (an error as nil).
+    static func drain(_ held: inout HeldRequestParts) -> [HTTPRequestPart?] {
+        var taken: [HTTPRequestPart?] = []
+        while let part = held.next() { taken.append(try? part.get()) }
+        return taken
+    }
+
+    @Test func partsAreTakenInTheOrderTheyCame() {
+        var held = HeldRequestParts()
+        #expect(held.isEmpty)
+        held.hold(.success(Self.head))
+        held.hold(.failure(ChannelError.ioOnClosedChannel))
+        held.hold(.success(.end(nil)))
+        #expect(!held.isEmpty)
+        let taken = Self.drain(&held)
+        #expect(taken == [Self.head, nil, .end(nil)])
+        #expect(held.isEmpty)
+    }
+
+    @Test func readingPausesOnlyWhileSomethingWaitsBehindAnAnswer() {
+        var held = HeldRequestParts()
+        // Nothing answered, or nothing waiting: reads go on, and none is held back.
+        var decisions = [held.allowsRead(answering: false), held.allowsRead(answering: true), held.releasesRead(answering: false)]
+        #expect(decisions == [true, true, false])
+        held.hold(.success(Self.head))
+        // Something waits behind an answer: the read is held back until it has been taken, and
+        // released once only.
+        decisions = [held.allowsRead(answering: false), held.allowsRead(answering: true), held.releasesRead(answering: true)]
+        #expect(decisions == [true, false, false])
+        _ = held.next()
+        decisions = [held.releasesRead(answering: true), held.releasesRead(answering: false)]
+        #expect(decisions == [true, false])
+    }
+
+    @Test func aReadHeldBackIsReleasedOnceTheConnectionTakesMore() {
+        var held = HeldRequestParts()
+        held.hold(.success(Self.head))
+        let allowed = held.allowsRead(answering: true)
+        // The answer is out and the connection takes more (what waits is about to be
+        // received): the read held back may go.
+        let released = held.releasesRead(answering: false)
+        #expect(!allowed && released)
+    }
+}

@@ -37,10 +37,8 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     private var state: State = .handingOn(unanswered: 0)
-    /// What arrives while a taken POST is answered: request parts, or the decoder's error.
-    /// (An array: empty, it allocates nothing, and most connections never hold anything.)
-    private var held: [Result<HTTPRequestPart, any Error>] = []
-    private var readPending = false
+    /// What arrives while a taken POST is answered.
+    private var held = HeldRequestParts()
     /// The server asked the connection to close while a taken POST was not yet answered.
     private var quiescing = false
     /// Runs the responder's tasks on this connection's event loop.
@@ -53,16 +51,16 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        if case .answering = state {
-            held.append(.success(part))
+        if answering {
+            held.hold(.success(part))
             return
         }
         receive(part, context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if case .answering = state {
-            held.append(.failure(error))
+        if answering {
+            held.hold(.failure(error))
             return
         }
         context.fireErrorCaught(error)
@@ -156,24 +154,21 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
         // What came meanwhile, in order, until a request is taken again: a request whose head
         // was held is collected from what follows it in the queue, then from the socket.
-        let replaying = !held.isEmpty
-        while !held.isEmpty {
-            if case .answering = state { break }
-            switch held.removeFirst() {
+        var replayed = false
+        while !answering, let part = held.next() {
+            replayed = true
+            switch part {
             case .success(let part): receive(part, context: context)
             case .failure(let error): context.fireErrorCaught(error)
             }
         }
-        if replaying { context.fireChannelReadComplete() }
-        if readPending, !holding {
-            readPending = false
-            context.read()
-        }
+        if replayed { context.fireChannelReadComplete() }
+        if held.releasesRead(answering: answering) { context.read() }
     }
 
-    /// A taken POST is being answered and something already waits behind it.
-    private var holding: Bool {
-        if case .answering = state { return !held.isEmpty }
+    /// A taken POST is being answered.
+    private var answering: Bool {
+        if case .answering = state { return true }
         return false
     }
 
@@ -197,15 +192,9 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
         context.write(data, promise: promise)
     }
 
-    /// While a taken POST is answered the connection goes on reading (a client that sends its
-    /// next request only after this answer, as most do, costs no pause and resume of the
-    /// socket's read interest); once something waits behind the POST, reading pauses.
+    /// Reading pauses once something waits behind a POST being answered (``HeldRequestParts``).
     func read(context: ChannelHandlerContext) {
-        if holding {
-            readPending = true
-        } else {
-            context.read()
-        }
+        if held.allowsRead(answering: answering) { context.read() }
     }
 }
 

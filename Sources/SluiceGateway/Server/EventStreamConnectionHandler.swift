@@ -36,9 +36,8 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     private var state = State.awaitingHead
-    /// What arrived while a request was answered: request parts, or the decoder's error.
-    private var held: [Result<HTTPRequestPart, any Error>] = []
-    private var readPending = false
+    /// What arrives while a request is answered.
+    private var held = HeldRequestParts()
     /// The server asked the connection to close: it does after the response being written.
     private var quiescing = false
     /// The client closed its side: no request comes any more.
@@ -54,16 +53,16 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        if case .answering = state {
-            held.append(.success(part))
+        if answering {
+            held.hold(.success(part))
             return
         }
         receive(part, context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if case .answering = state {
-            held.append(.failure(error))
+        if answering {
+            held.hold(.failure(error))
             return
         }
         refuseMalformed(context: context)
@@ -163,23 +162,25 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
             return
         }
         state = .awaitingHead
-        while !held.isEmpty {
-            switch held.removeFirst() {
+        while !answering, let part = held.next() {
+            switch part {
             case .success(let part): receive(part, context: context)
             case .failure: refuseMalformed(context: context)
             }
-            if case .answering = state { return }
             if case .refused = state { return }
         }
         // A client that closed its side gets the answers to what it sent, then the connection ends.
-        if inputClosed {
+        if !answering, inputClosed {
             context.close(promise: nil)
             return
         }
-        if readPending {
-            readPending = false
-            context.read()
-        }
+        if held.releasesRead(answering: answering) { context.read() }
+    }
+
+    /// A request is being answered.
+    private var answering: Bool {
+        if case .answering = state { return true }
+        return false
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -205,13 +206,10 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     /// While a request is answered the connection goes on reading, so that a client that leaves
-    /// is noticed at once (its stream ends); once a request waits behind it, reading pauses.
+    /// is noticed at once (its stream ends); once a request waits behind it, reading pauses
+    /// (``HeldRequestParts``).
     func read(context: ChannelHandlerContext) {
-        if case .answering = state, !held.isEmpty {
-            readPending = true
-        } else {
-            context.read()
-        }
+        if held.allowsRead(answering: answering) { context.read() }
     }
 }
 
