@@ -6,19 +6,38 @@ import Synchronization
 /// write the same buffer. A message has a few encodings at most (one per entrypoint setting), so
 /// they are kept in a small list.
 public final class WireEncodings: Sendable {
-    private let encodings = Mutex<[(key: String, bytes: ByteBuffer)]>([])
+    private final class Encoding: Sendable {
+        let key: String
+        let bytes: ByteBuffer
+
+        init(key: String, bytes: ByteBuffer) {
+            self.key = key
+            self.bytes = bytes
+        }
+    }
+
+    /// The first encoding made, read without a lock: every subscriber of a message reads it,
+    /// from every event loop at once, and most messages have no other.
+    private let first = AtomicLazyReference<Encoding>()
+    private let others = Mutex<[Encoding]>([])
 
     public init() {}
 
     /// The encoding named `key` (an entrypoint type and its settings, e.g. `sse/plain`), made by
     /// `encode` the first time.
     public func encoding(_ key: String, encode: () -> ByteBuffer) -> ByteBuffer {
-        if let found = encodings.withLock({ list in list.first { $0.key == key }?.bytes }) { return found }
-        // Made outside the lock; two subscribers racing both encode, and the first one kept wins.
+        if let found = first.load() {
+            if found.key == key { return found.bytes }
+        } else {
+            // Made outside any lock; two subscribers racing both encode, and the first one kept wins.
+            let kept = first.storeIfNil(Encoding(key: key, bytes: encode()))
+            if kept.key == key { return kept.bytes }
+        }
+        if let found = others.withLock({ list in list.first { $0.key == key }?.bytes }) { return found }
         let made = encode()
-        return encodings.withLock { list in
+        return others.withLock { list in
             if let found = list.first(where: { $0.key == key }) { return found.bytes }
-            list.append((key, made))
+            list.append(Encoding(key: key, bytes: made))
             return made
         }
     }
