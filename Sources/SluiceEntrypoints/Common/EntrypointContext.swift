@@ -17,22 +17,24 @@ public struct EntrypointContext: Sendable {
     /// Fires when the client's connection closes, so that a stream ends (and releases its broker
     /// subscription) without waiting for a failed write.
     public var connectionClosed: StopSignal
-    /// The request's logger: the gateway's, with `loggerMetadata` added when it is first asked for
-    /// (adding metadata renders it, a cost that most requests, which log nothing, do not pay).
+    /// The request's logger: the gateway's, with the API, the entrypoint and the request id
+    /// (when there is one) added when it is asked for. Most requests log nothing: they pay for
+    /// neither the metadata nor its rendering.
     public var logger: Logger {
         get {
-            guard !loggerMetadata.isEmpty else { return baseLogger }
+            guard let requestId else { return baseLogger }
             var logger = baseLogger
-            logger.handler.metadata.merge(loggerMetadata) { $1 }
+            logger.handler.metadata.merge(["api": .string(apiId), "entrypoint": .string(settings.type), "request": .string(requestId)]) { $1 }
             return logger
         }
         set {
             baseLogger = newValue
-            loggerMetadata = [:]
+            requestId = nil
         }
     }
     private var baseLogger: Logger
-    private var loggerMetadata: Logger.Metadata
+    /// The gateway's id of the request, for its logs.
+    private var requestId: String?
     public var limits: EntrypointLimits
     /// Closes the client's connection (see ``SubscribeRequest/closeConnection``).
     public var closeConnection: (@Sendable () -> Void)?
@@ -42,7 +44,7 @@ public struct EntrypointContext: Sendable {
 
     public init(
         apiId: String, settings: EntrypointSettings, endpoint: any EndpointConnector, clientIdentity: ClientIdentity,
-        stop: StopSignal, connectionClosed: StopSignal = StopSignal(), logger: Logger, loggerMetadata: Logger.Metadata = [:],
+        stop: StopSignal, connectionClosed: StopSignal = StopSignal(), logger: Logger, requestId: String? = nil,
         limits: EntrypointLimits,
         closeConnection: (@Sendable () -> Void)? = nil, clientChannel: (any Channel)? = nil
     ) {
@@ -53,7 +55,7 @@ public struct EntrypointContext: Sendable {
         self.stop = stop
         self.connectionClosed = connectionClosed
         self.baseLogger = logger
-        self.loggerMetadata = loggerMetadata
+        self.requestId = requestId
         self.limits = limits
         self.closeConnection = closeConnection
         self.clientChannel = clientChannel

@@ -103,8 +103,7 @@ struct Dispatcher: Sendable {
     ) -> EntrypointContext {
         EntrypointContext(
             apiId: target.api.id, settings: target.entrypoint, endpoint: target.api.endpoint, clientIdentity: clientIdentity,
-            stop: target.api.stop, logger: logger,
-            loggerMetadata: ["api": .string(target.api.id), "entrypoint": .string(target.entrypoint.type), "request": .string(requestId)],
+            stop: target.api.stop, logger: logger, requestId: requestId,
             limits: limits, closeConnection: closeConnection,
             clientChannel: clientChannel)
     }

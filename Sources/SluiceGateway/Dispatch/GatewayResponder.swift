@@ -54,9 +54,9 @@ public struct GatewayResponder: HTTPResponder {
             }
             response = Self.errorResponse(failure, acceptHeader: request.headers[values: .accept])
         }
-        response.headers[GatewayHeaders.requestId] = requestId
-        response.headers[GatewayHeaders.transactionId] = transactionId
-        if let clientIdentifier { response.headers[GatewayHeaders.clientIdentifier] = clientIdentifier }
+        response.headers.put(GatewayHeaders.requestId, requestId)
+        response.headers.put(GatewayHeaders.transactionId, transactionId)
+        if let clientIdentifier { response.headers.put(GatewayHeaders.clientIdentifier, clientIdentifier) }
         return response
     }
 
@@ -141,5 +141,13 @@ public struct GatewayResponder: HTTPResponder {
             body = ByteBuffer(string: error.detail.map { "\(error.message) (\($0))" } ?? error.message)
         }
         return Response(status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: body))
+    }
+}
+
+extension HTTPFields {
+    /// Sets a field that a response normally lacks: appended when absent (the subscript's setter
+    /// rebuilds the fields), replacing it otherwise.
+    mutating func put(_ name: HTTPField.Name, _ value: String) {
+        if contains(name) { self[name] = value } else { append(HTTPField(name: name, value: value)) }
     }
 }

@@ -96,10 +96,20 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     /// A POST with a declared length within the limit, asking nothing else of the connection.
     private func takes(_ head: HTTPRequest) -> Bool {
-        guard head.method == .post, head.headerFields[.transferEncoding] == nil, head.headerFields[.expect] == nil,
-            head.headerFields[.upgrade] == nil,
-            let length = head.headerFields[.contentLength].flatMap(Int.init), length >= 0, length <= maxBodySize
-        else { return false }
+        guard head.method == .post else { return false }
+        // One pass over the fields rather than a lookup per name.
+        var length: Int?
+        for field in head.headerFields {
+            switch field.name {
+            case .transferEncoding, .expect, .upgrade: return false
+            case .contentLength:
+                // Repeated, it is left to the general path, as any other doubt.
+                guard length == nil, let value = Int(field.value), value >= 0 else { return false }
+                length = value
+            default: continue
+            }
+        }
+        guard let length, length <= maxBodySize else { return false }
         return true
     }
 

@@ -67,8 +67,8 @@ public enum GatewayServer {
                 logger.debug("Unrecognised error", metadata: ["error.type": "\(String(reflecting: type(of: error)))"])
                 response = Response(status: .internalServerError)
             }
-            response.headers[.date] = dates.now
-            response.headers[.server] = serverName
+            response.headers.put(.date, dates.now)
+            response.headers.put(.server, serverName)
             return response
         }
     }
