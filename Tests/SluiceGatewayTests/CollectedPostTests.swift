@@ -235,10 +235,20 @@ import Testing
     @Test func postsThatAskMoreOfTheConnectionAreHandedOn() async throws {
         let responder = Responder(gated: false)
         let channel = try await Self.channel(responder, maxBodySize: 4)
+        // A head whose Content-Length fields are given as they are.
+        func post(lengths: [String]) -> [HTTPRequestPart] {
+            let fields = HTTPFields(lengths.map { HTTPField(name: .contentLength, value: $0) })
+            return [.head(HTTPRequest(method: .post, scheme: nil, authority: "test", path: "/p", headerFields: fields)), .body(ByteBuffer(string: "x")), .end(nil)]
+        }
         let handedOn: [[HTTPRequestPart]] = [
             Self.post("too long"),
             Self.post("x", headers: [.transferEncoding: "chunked"]),
             Self.post("x", headers: [.expect: "100-continue"]),
+            Self.post("x", headers: [.upgrade: "websocket", .connection: "upgrade"]),
+            post(lengths: ["1", "1"]),
+            post(lengths: ["-1"]),
+            post(lengths: ["one"]),
+            post(lengths: []),
             Self.get,
         ]
         for parts in handedOn {
