@@ -253,12 +253,13 @@ struct FanOutConnectorTests {
         let base = ScriptedConnector()
         let connector = FanOutConnector(base: base, settings: FanOutSettings(subscriberBufferSize: 5), logger: logger)
         let connection = RecordingConnection()
-        let (subscription, source, subscriber) = try await direct(connector, "a", connection: connection)
+        let (subscription, source, _) = try await direct(connector, "a", connection: connection)
         let upstream = base.upstreams[0].continuation
         // While the event loop is busy, five messages come: they go out in one turn, one flush.
         let release = connection.block()
         for index in 1...5 { upstream.yield(Message(content: "m\(index)")) }
-        try await eventually { subscriber.isFull }
+        let queue = connector.loopQueue(for: connection.eventLoop)
+        try await eventually { queue.waitingDeliveries == 5 }
         release()
         try await eventually { connection.written.count == 5 }
         #expect(connection.written == ["m1", "m2", "m3", "m4", "m5"])
@@ -274,6 +275,116 @@ struct FanOutConnectorTests {
         }
         await source.stopDelivering()
         #expect(connection.written == ["m1", "m2", "m3", "m4", "m5", "m6"])
+        withExtendedLifetime(subscription) {}
+    }
+
+    @Test("Subscribers that write themselves get every message from their loops, in order, on every loop; one that shares its identifier splits them, and gets them all again once alone")
+    func loopsHandOverToTheirSubscribers() async throws {
+        let base = ScriptedConnector()
+        let connector = FanOutConnector(base: base, settings: FanOutSettings(), logger: logger)
+        // Eight connections over the event loops of the group (each takes the next loop).
+        let connections = (0..<8).map { _ in RecordingConnection() }
+        var subscriptions: [MessageSubscription] = []
+        for (index, connection) in connections.enumerated() {
+            subscriptions.append(try await direct(connector, "s\(index)", connection: connection).0)
+        }
+        #expect(Set(connections.map { ObjectIdentifier($0.eventLoop) }).count == min(8, System.coreCount))
+        let upstream = base.upstreams[0].continuation
+        for index in 1...50 { upstream.yield(Message(content: "m\(index)")) }
+        let all = (1...50).map { "m\($0)" }
+        try await eventually { connections.allSatisfy { $0.written.count == 50 } }
+        for connection in connections { #expect(connection.written == all) }
+
+        // A second subscriber of s0's identifier: from then on they split the messages.
+        do {
+            let twin = RecordingConnection()
+            let (twinSubscription, twinSource, _) = try await direct(connector, "s0", connection: twin)
+            for index in 51...54 { upstream.yield(Message(content: "m\(index)")) }
+            try await eventually { connections[0].written.count + twin.written.count == 54 && connections[1].written.count == 54 }
+            #expect(connections[0].written.dropFirst(50).sorted() == ["m51", "m53"] || connections[0].written.dropFirst(50).sorted() == ["m52", "m54"])
+            #expect(Set(connections[0].written.dropFirst(50) + twin.written) == ["m51", "m52", "m53", "m54"])
+            #expect(connections[1].written == all + ["m51", "m52", "m53", "m54"])
+            await twinSource.stopDelivering()
+            withExtendedLifetime(twinSubscription) {}
+        }
+
+        // The twin is gone: s0 is alone again and gets every message, after the ones it had.
+        try await eventually { connector.hubSubscriberCount == 8 }
+        for index in 55...57 { upstream.yield(Message(content: "m\(index)")) }
+        try await eventually { connections[0].written.suffix(3) == ["m55", "m56", "m57"] }
+        #expect(connections[0].written.count == 50 + 2 + 3)
+        withExtendedLifetime(subscriptions) {}
+    }
+
+    @Test("A subscriber that comes to share its identifier while its loop is behind still writes its messages in order")
+    func orderHoldsWhenASubscriberComesToShare() async throws {
+        let base = ScriptedConnector()
+        let connector = FanOutConnector(base: base, settings: FanOutSettings(), logger: logger)
+        let connection = RecordingConnection()
+        let (subscription, _, _) = try await direct(connector, "a", connection: connection)
+        let upstream = base.upstreams[0].continuation
+        let queue = connector.loopQueue(for: connection.eventLoop)
+        let release = connection.block()
+        for index in 1...2 { upstream.yield(Message(content: "m\(index)")) }
+        try await eventually { queue.waitingDeliveries == 2 }
+        // m1 and m2 wait for the loop when a second subscriber of "a" comes: they now take turns.
+        let twin = RecordingConnection()
+        let (twinSubscription, _, _) = try await direct(connector, "a", connection: twin)
+        for index in 3...6 { upstream.yield(Message(content: "m\(index)")) }
+        try await eventually { queue.waitingDeliveries >= 4 }
+        release()
+        try await eventually { connection.written.count + twin.written.count == 6 }
+        func numbers(_ written: [String]) -> [Int] { written.compactMap { Int($0.dropFirst()) } }
+        #expect(Array(numbers(connection.written).prefix(2)) == [1, 2])
+        #expect(numbers(connection.written) == numbers(connection.written).sorted())
+        #expect(numbers(twin.written) == numbers(twin.written).sorted())
+        #expect(Set(numbers(connection.written) + numbers(twin.written)) == Set(1...6))
+        withExtendedLifetime((subscription, twinSubscription)) {}
+    }
+
+    @Test("A loop that falls behind keeps at most the buffer size of messages for its subscribers and drops the newer ones")
+    func aLoopBehindDropsTheNewerMessages() async throws {
+        let base = ScriptedConnector()
+        let connector = FanOutConnector(base: base, settings: FanOutSettings(subscriberBufferSize: 3), logger: logger)
+        let connection = RecordingConnection()
+        let (subscription, _, _) = try await direct(connector, "a", connection: connection)
+        let upstream = base.upstreams[0].continuation
+        let queue = connector.loopQueue(for: connection.eventLoop)
+        let release = connection.block()
+        for index in 1...3 { upstream.yield(Message(content: "m\(index)")) }
+        try await eventually { queue.waitingDeliveries == 3 }
+        // The loop is full: these are not kept.
+        for index in 4...6 { upstream.yield(Message(content: "m\(index)")) }
+        upstream.yield(Message(content: "probe"))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(queue.waitingDeliveries == 3)
+        release()
+        try await eventually { connection.written == ["m1", "m2", "m3"] }
+        // Caught up: messages go again.
+        upstream.yield(Message(content: "m7"))
+        try await eventually { connection.written == ["m1", "m2", "m3", "m7"] }
+        withExtendedLifetime(subscription) {}
+    }
+
+    @Test("Subscribers of a loop that stays behind for longer than the slow timeout are ended, as a full buffer's are")
+    func aLoopBehindForTooLongEndsItsSubscribers() async throws {
+        let base = ScriptedConnector()
+        let connector = FanOutConnector(
+            base: base, settings: FanOutSettings(subscriberBufferSize: 2, slowSubscriberTimeout: .milliseconds(100)), logger: logger)
+        let connection = RecordingConnection()
+        let (subscription, source, _) = try await direct(connector, "a", connection: connection)
+        let upstream = base.upstreams[0].continuation
+        let release = connection.block()
+        for index in 1...4 { upstream.yield(Message(content: "m\(index)")) }
+        try await Task.sleep(for: .milliseconds(300))
+        release()
+        do {
+            _ = try await source.next(wakingOn: StreamWaker())
+            Issue.record("the subscriber should have ended")
+        } catch let error as GatewayError {
+            #expect(error.code == .slowSubscriber)
+        }
+        await source.stopDelivering()
         withExtendedLifetime(subscription) {}
     }
 

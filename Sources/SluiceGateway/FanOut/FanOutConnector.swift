@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import SluiceCore
 import Synchronization
 
@@ -28,7 +29,7 @@ final class FanOutConnector: EndpointConnector {
     let base: any EndpointConnector
     let settings: FanOutSettings
     let logger: Logger
-    private let loops = FanOutLoops()
+    private let loops: FanOutLoops
     private let state = Mutex(State())
 
     private struct State {
@@ -40,6 +41,7 @@ final class FanOutConnector: EndpointConnector {
         self.base = base
         self.settings = settings
         self.logger = logger
+        loops = FanOutLoops(capacity: settings.subscriberBufferSize, logger: logger)
     }
 
     func start() async throws { try await base.start() }
@@ -52,6 +54,9 @@ final class FanOutConnector: EndpointConnector {
 
     /// The shared subscription's hub while one runs (for tests).
     var hubSubscriberCount: Int? { state.withLock { $0.hub?.subscriberCount } }
+
+    /// The fan-out queue of an event loop (for tests).
+    func loopQueue(for eventLoop: any EventLoop) -> FanOutLoopQueue { loops.queue(for: eventLoop) }
 
     func subscribe(_ request: SubscribeRequest) async throws -> MessageSubscription {
         guard base.sharesSubscription(for: request) else { return try await base.subscribe(request) }
@@ -111,13 +116,8 @@ final class FanOutConnector: EndpointConnector {
             do {
                 let upstream = try await base.subscribe(request)
                 hub.running()
-                var targets: [FanOutSubscriber] = []
                 for try await message in upstream {
-                    var shared = message
-                    shared.encodings = WireEncodings()
-                    guard hub.targets(into: &targets) else { break }
-                    for subscriber in targets { subscriber.offer(shared) }
-                    targets.removeAll(keepingCapacity: true)
+                    guard hub.offer(message) else { break }
                 }
             } catch is CancellationError {
             } catch {
@@ -137,6 +137,14 @@ final class FanOutConnector: EndpointConnector {
 }
 
 /// One shared broker subscription and its subscribers, grouped by client identifier.
+///
+/// A subscriber alone with its client identifier gets every message. When it also writes to its
+/// connection itself, it gets them from its event loop: the hub hands each message to each loop
+/// once (``FanOutLoopQueue/deliver(_:to:)``), with the list of the loop's such subscribers, and
+/// the loop writes to them. No work per subscriber is left on the thread that reads the broker,
+/// and a subscriber's state is touched by its own loop only. Subscribers that share an
+/// identifier get the messages in turn (through their loops too when they write themselves);
+/// those whose reader pulls are offered each message one by one.
 final class FanOutHub: Sendable {
     private let state = Mutex(State())
 
@@ -145,6 +153,61 @@ final class FanOutHub: Sendable {
         var groups: [String: Group] = [:]
         var subscriberCount = 0
         var pump: Task<Void, Never>?
+        /// The loop of each subscriber that writes to its connection itself.
+        var loopOf: [ObjectIdentifier: FanOutLoopQueue] = [:]
+        /// By loop: its subscribers that get every message through it.
+        var loopMembers: [ObjectIdentifier: LoopMembers] = [:]
+        /// Subscribers alone with their identifier whose reader pulls: offered every message.
+        var pulling: [ObjectIdentifier: FanOutSubscriber] = [:]
+        /// The identifiers with more than one subscriber: each message is offered to one of them.
+        var sharedIdentifiers: Set<String> = []
+
+        /// Where a subscriber alone with its identifier is served from: its loop or one by one.
+        mutating func place(_ subscriber: FanOutSubscriber) {
+            let key = ObjectIdentifier(subscriber)
+            if let queue = loopOf[key] {
+                loopMembers[ObjectIdentifier(queue), default: LoopMembers(queue: queue)].insert(subscriber)
+            } else {
+                pulling[key] = subscriber
+            }
+        }
+
+        mutating func unplace(_ subscriber: FanOutSubscriber) {
+            let key = ObjectIdentifier(subscriber)
+            if let queue = loopOf[key] {
+                let loop = ObjectIdentifier(queue)
+                loopMembers[loop]?.remove(subscriber)
+                if loopMembers[loop]?.members.isEmpty == true { loopMembers[loop] = nil }
+            }
+            pulling[key] = nil
+        }
+
+        func isAlone(_ subscriber: FanOutSubscriber) -> Bool {
+            groups[subscriber.clientIdentifier]?.members.count == 1 && groups[subscriber.clientIdentifier]?.members[0] === subscriber
+        }
+    }
+
+    /// A loop's subscribers that get every message through it; removal swaps the last one in.
+    private struct LoopMembers {
+        let queue: FanOutLoopQueue
+        var members: [FanOutSubscriber] = []
+        var index: [ObjectIdentifier: Int] = [:]
+
+        mutating func insert(_ subscriber: FanOutSubscriber) {
+            let key = ObjectIdentifier(subscriber)
+            guard index[key] == nil else { return }
+            index[key] = members.count
+            members.append(subscriber)
+        }
+
+        mutating func remove(_ subscriber: FanOutSubscriber) {
+            guard let position = index.removeValue(forKey: ObjectIdentifier(subscriber)) else { return }
+            let last = members.removeLast()
+            if position < members.count {
+                members[position] = last
+                index[ObjectIdentifier(last)] = position
+            }
+        }
     }
 
     private enum Phase {
@@ -167,8 +230,17 @@ final class FanOutHub: Sendable {
     func add(_ subscriber: FanOutSubscriber) -> Bool {
         state.withLock { state in
             if case .ended = state.phase { return false }
-            state.groups[subscriber.clientIdentifier, default: Group(members: [])].members.append(subscriber)
+            let key = subscriber.clientIdentifier
+            let others = state.groups[key]?.members ?? []
+            state.groups[key, default: Group(members: [])].members.append(subscriber)
             state.subscriberCount += 1
+            if others.isEmpty {
+                state.place(subscriber)
+            } else {
+                // No longer alone: from the next message on, its subscribers split the messages.
+                if others.count == 1 { state.unplace(others[0]) }
+                state.sharedIdentifiers.insert(key)
+            }
             return true
         }
     }
@@ -180,11 +252,65 @@ final class FanOutHub: Sendable {
             guard var group = state.groups[key], let index = group.members.firstIndex(where: { $0 === subscriber }) else {
                 return state.subscriberCount
             }
+            if group.members.count == 1 { state.unplace(subscriber) }
+            state.loopOf[ObjectIdentifier(subscriber)] = nil
             group.members.remove(at: index)
             state.groups[key] = group.members.isEmpty ? nil : group
             state.subscriberCount -= 1
+            if group.members.count == 1 {
+                state.sharedIdentifiers.remove(key)
+                state.place(group.members[0])
+            } else if group.members.isEmpty {
+                state.sharedIdentifiers.remove(key)
+            }
             return state.subscriberCount
         }
+    }
+
+    /// The subscriber writes to its connection itself on `queue`'s loop from now on (nil: no
+    /// longer).
+    func setLoop(of subscriber: FanOutSubscriber, to queue: FanOutLoopQueue?) {
+        state.withLock { state in
+            guard state.groups[subscriber.clientIdentifier]?.members.contains(where: { $0 === subscriber }) == true else { return }
+            let alone = state.isAlone(subscriber)
+            if alone { state.unplace(subscriber) }
+            state.loopOf[ObjectIdentifier(subscriber)] = queue
+            if alone { state.place(subscriber) }
+        }
+    }
+
+    /// Hands a message, with ``WireEncodings`` for its subscribers to share, to each loop for its
+    /// subscribers that get every message, and to one subscriber of each shared identifier and
+    /// each subscriber whose reader pulls; false when nobody is left.
+    ///
+    /// Whatever a subscriber that writes itself gets goes through its loop's queue, in the order
+    /// of the messages, also when it shares its identifier: a subscriber that joins or leaves
+    /// the loop's list never sees a message overtake an older one still waiting for the loop.
+    func offer(_ message: Message) -> Bool {
+        var shared = message
+        shared.encodings = WireEncodings()
+        var loops: [(FanOutLoopQueue, [FanOutSubscriber])] = []
+        var targets: [FanOutSubscriber] = []
+        let anybody = state.withLock { state -> Bool in
+            guard state.subscriberCount > 0 else { return false }
+            for members in state.loopMembers.values { loops.append((members.queue, members.members)) }
+            targets.append(contentsOf: state.pulling.values)
+            for key in state.sharedIdentifiers {
+                guard let members = state.groups[key]?.members, !members.isEmpty else { continue }
+                let next = state.groups[key]!.next
+                let chosen = (0..<members.count).lazy.map { (next &+ $0) % members.count }.first { !members[$0].isFull } ?? next % members.count
+                let member = members[chosen]
+                if let queue = state.loopOf[ObjectIdentifier(member)] { loops.append((queue, [member])) } else { targets.append(member) }
+                state.groups[key]!.next = chosen &+ 1
+            }
+            return true
+        }
+        guard anybody else { return false }
+        for (queue, members) in loops where !queue.deliver(shared, to: members) {
+            for member in members { member.noteDropped() }
+        }
+        for subscriber in targets { subscriber.offer(shared) }
+        return true
     }
 
     /// Waits until the broker subscription is made; throws its failure.
@@ -221,26 +347,6 @@ final class FanOutHub: Sendable {
             return waiters
         }
         for waiter in waiters { waiter.resume() }
-    }
-
-    /// The subscriber of each client identifier that gets the next message; false when nobody is
-    /// left.
-    func targets(into targets: inout [FanOutSubscriber]) -> Bool {
-        state.withLock { state in
-            guard state.subscriberCount > 0 else { return false }
-            for index in state.groups.indices {
-                let members = state.groups.values[index].members
-                if members.count == 1 {
-                    targets.append(members[0])
-                } else {
-                    let next = state.groups.values[index].next
-                    let chosen = (0..<members.count).lazy.map { (next &+ $0) % members.count }.first { !members[$0].isFull } ?? next % members.count
-                    targets.append(members[chosen])
-                    state.groups.values[index].next = chosen &+ 1
-                }
-            }
-            return true
-        }
     }
 
     /// Ends every subscriber's stream (after what it has buffered) and refuses new ones.
@@ -289,11 +395,19 @@ struct FanOutMessages: AsyncSequence, WakeableMessageSource {
 
     func nextReady() throws -> Message? { try subscriber.nextReady() }
 
-    func deliver(to connection: any LiveConnection) { subscriber.deliver(to: connection) }
+    func deliver(to connection: any LiveConnection) {
+        if let queue = subscriber.deliver(to: connection) { lease.hub.setLoop(of: subscriber, to: queue) }
+    }
 
-    func stopDelivering() async { await subscriber.stopDelivering() }
+    func stopDelivering() async {
+        lease.hub.setLoop(of: subscriber, to: nil)
+        await subscriber.stopDelivering()
+    }
 
-    func stopDeliveringOnLoop() { subscriber.stopDeliveringOnLoop() }
+    func stopDeliveringOnLoop() {
+        lease.hub.setLoop(of: subscriber, to: nil)
+        subscriber.stopDeliveringOnLoop()
+    }
 
     func whenEnded(_ action: @escaping @Sendable ((any Error)?) -> Void) { subscriber.whenEnded(action) }
 

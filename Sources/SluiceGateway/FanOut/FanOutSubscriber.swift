@@ -112,14 +112,31 @@ final class FanOutSubscriber: Sendable {
         }
         waiter?.resume(returning: .message(message))
         ready?.schedule(self)
-        if let fullSince {
-            // One timer per time the buffer fills up, not one per message.
-            Task {
-                try? await Task.sleep(until: fullSince + self.slowTimeout, clock: .continuous)
-                self.expire(ifFullSince: fullSince)
-            }
-        }
+        if let fullSince { expire(ifStillFullSince: fullSince) }
         return offer
+    }
+
+    /// A message for this subscriber was dropped before it reached the buffer, because its
+    /// event loop fell behind (``FanOutLoopQueue``): as a drop from a full buffer, under the same
+    /// policy.
+    func noteDropped() {
+        let fullSince = state.withLock { state -> ContinuousClock.Instant? in
+            guard state.end == nil else { return nil }
+            state.dropped += 1
+            guard state.fullSince == nil else { return nil }
+            state.fullSince = .now
+            return state.fullSince
+        }
+        if let fullSince { expire(ifStillFullSince: fullSince) }
+    }
+
+    /// Ends the subscriber after the slow timeout if it is still full since `fullSince` then.
+    /// One timer per time the buffer fills up, not one per message.
+    private func expire(ifStillFullSince fullSince: ContinuousClock.Instant) {
+        Task {
+            try? await Task.sleep(until: fullSince + self.slowTimeout, clock: .continuous)
+            self.expire(ifFullSince: fullSince)
+        }
     }
 
     /// Ends the subscriber if its buffer has stayed full since `since`.
@@ -254,21 +271,41 @@ final class FanOutSubscriber: Sendable {
 
     // MARK: Writing to the client's connection
 
-    /// From now on writes the messages to `connection` itself (what is buffered first).
-    func deliver(to connection: any LiveConnection) {
+    /// From now on writes the messages to `connection` itself (what is buffered first). Returns
+    /// the queue of the connection's loop, or nil when it wrote to a connection already.
+    func deliver(to connection: any LiveConnection) -> FanOutLoopQueue? {
         let queue = loops.queue(for: connection.eventLoop)
-        let schedule = state.withLock { state -> Bool in
-            guard state.direct == nil else { return false }
+        let (taken, schedule) = state.withLock { state -> (Bool, Bool) in
+            guard state.direct == nil else { return (false, false) }
             state.direct = Direct(connection: connection, queue: queue, scheduled: !state.buffer.isEmpty)
-            return !state.buffer.isEmpty
+            return (true, !state.buffer.isEmpty)
         }
         if schedule { queue.schedule(self) }
+        return taken ? queue : nil
     }
 
     /// On the connection's event loop: writes everything buffered and flushes once. When the
     /// connection is above its high-water mark, the next writes wait until this one has left.
     func writeReady() {
         writeBuffered(evenIfAwaiting: false)
+    }
+
+    /// On the connection's event loop: messages its loop hands over (``FanOutLoopQueue``). They
+    /// go out at once, with one flush, when nothing waits before them and the connection is not
+    /// waiting for a write to leave; otherwise they are offered, to wait their turn in the
+    /// buffer under its policy.
+    func writeOnLoop(_ messages: ArraySlice<Message>) {
+        let connection = state.withLock { state -> (any LiveConnection)? in
+            guard state.end == nil, let direct = state.direct, !direct.awaitingWrite, state.buffer.isEmpty else { return nil }
+            // Caught up, if its loop had fallen behind.
+            state.fullSince = nil
+            return direct.connection
+        }
+        guard let connection else {
+            for message in messages { offer(message) }
+            return
+        }
+        write(messages, to: connection)
     }
 
     private func writeBuffered(evenIfAwaiting: Bool) {
@@ -283,7 +320,12 @@ final class FanOutSubscriber: Sendable {
             return direct.connection
         }
         guard let connection else { return }
-        // Above the high-water mark already: these go, and the next wait until they have left.
+        write(messages, to: connection)
+    }
+
+    /// Writes and flushes. Above the high-water mark already: these go, and the next wait until
+    /// they have left.
+    private func write<Messages: Collection<Message>>(_ messages: Messages, to connection: any LiveConnection) {
         let last: EventLoopPromise<Void>? = connection.isWritable ? nil : connection.eventLoop.makePromise()
         connection.write(messages, promise: last)
         connection.flush()
@@ -316,26 +358,56 @@ final class FanOutSubscriber: Sendable {
 /// The per-event-loop queues of the subscribers that write to their connections themselves.
 final class FanOutLoops: Sendable {
     private let queues = Mutex<[ObjectIdentifier: FanOutLoopQueue]>([:])
+    private let capacity: Int
+    private let logger: Logger
+
+    /// `capacity`: the messages each loop may have waiting (``FanOutLoopQueue``).
+    init(capacity: Int, logger: Logger) {
+        self.capacity = max(1, capacity)
+        self.logger = logger
+    }
 
     func queue(for eventLoop: any EventLoop) -> FanOutLoopQueue {
         queues.withLock { queues in
             if let queue = queues[ObjectIdentifier(eventLoop)] { return queue }
-            let queue = FanOutLoopQueue(eventLoop: eventLoop)
+            let queue = FanOutLoopQueue(eventLoop: eventLoop, capacity: capacity, logger: logger)
             queues[ObjectIdentifier(eventLoop)] = queue
             return queue
         }
     }
 }
 
-/// The subscribers of one event loop that have messages to write: one task on the loop writes
-/// for all of them, however many messages and subscribers became ready meanwhile.
+/// The work of one event loop's fan-out: the subscribers with messages to write, and the
+/// messages for the loop's subscribers that get every message (``FanOutHub``). One task on the
+/// loop writes for all of them, however many messages and subscribers became ready meanwhile.
+///
+/// The messages waiting for the loop are bounded by `capacity`, as a subscriber's buffer is: a
+/// loop that falls that far behind (the gateway has more to write than CPU to write it) drops
+/// the newer ones (QoS none), logs it once per episode, and its subscribers count them as
+/// dropped from a full buffer (``FanOutSubscriber/noteDropped()``): behind for longer than the
+/// slow timeout, they are ended, as the subscriber-buffer policy says.
 final class FanOutLoopQueue: Sendable {
     let eventLoop: any EventLoop
-    private let ready = Mutex<(subscribers: [FanOutSubscriber], scheduled: Bool)>(([], false))
+    let capacity: Int
+    private let logger: Logger
+    private let ready = Mutex(Ready())
 
-    init(eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
+    private struct Ready {
+        var subscribers: [FanOutSubscriber] = []
+        var deliveries: [(message: Message, members: [FanOutSubscriber])] = []
+        var scheduled = false
+        /// Messages dropped since the loop fell behind.
+        var dropped = 0
     }
+
+    init(eventLoop: any EventLoop, capacity: Int, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.capacity = capacity
+        self.logger = logger
+    }
+
+    /// The messages waiting for the loop (for tests).
+    var waitingDeliveries: Int { ready.withLock { $0.deliveries.count } }
 
     func schedule(_ subscriber: FanOutSubscriber) {
         let run = ready.withLock { ready -> Bool in
@@ -346,12 +418,64 @@ final class FanOutLoopQueue: Sendable {
         if run { eventLoop.execute { self.run() } }
     }
 
-    private func run() {
-        let subscribers = ready.withLock { ready -> [FanOutSubscriber] in
-            ready.scheduled = false
-            defer { ready.subscribers.removeAll(keepingCapacity: true) }
-            return ready.subscribers
+    /// Hands `message` to `members`, this loop's subscribers that get every message; false when
+    /// the loop is too far behind to take it.
+    func deliver(_ message: Message, to members: [FanOutSubscriber]) -> Bool {
+        enum Outcome {
+            case taken(run: Bool)
+            case dropped(first: Bool)
         }
+        let outcome = ready.withLock { ready -> Outcome in
+            guard ready.deliveries.count < capacity else {
+                ready.dropped += 1
+                return .dropped(first: ready.dropped == 1)
+            }
+            ready.deliveries.append((message, members))
+            defer { ready.scheduled = true }
+            return .taken(run: !ready.scheduled)
+        }
+        switch outcome {
+        case .taken(let run):
+            if run { eventLoop.execute { self.run() } }
+            return true
+        case .dropped(let first):
+            if first {
+                logger.warning(
+                    "An event loop fell behind its live subscribers: newer messages are dropped for them until it catches up",
+                    metadata: ["waiting": "\(capacity)", "subscribers": "\(members.count)"])
+            }
+            return false
+        }
+    }
+
+    private func run() {
+        let (subscribers, deliveries, dropped) = ready.withLock { ready in
+            ready.scheduled = false
+            defer {
+                ready.subscribers = []
+                ready.deliveries = []
+                ready.dropped = 0
+            }
+            return (ready.subscribers, ready.deliveries, ready.dropped)
+        }
+        if dropped > 0 { logger.warning("An event loop caught up with its live subscribers", metadata: ["dropped": "\(dropped)"]) }
+        // What waited in buffers first: it is older than what the loop hands over now.
         for subscriber in subscribers { subscriber.writeReady() }
+        guard !deliveries.isEmpty else { return }
+        // Messages that came one after the other for the same members go to each in one write.
+        let messages = deliveries.map(\.message)
+        var start = 0
+        while start < deliveries.count {
+            let members = deliveries[start].members
+            var end = start + 1
+            while end < deliveries.count, Self.same(deliveries[end].members, members) { end += 1 }
+            for member in members { member.writeOnLoop(messages[start..<end]) }
+            start = end
+        }
+    }
+
+    /// The same list: one that the hub handed over unchanged (its storage).
+    private static func same(_ a: [FanOutSubscriber], _ b: [FanOutSubscriber]) -> Bool {
+        a.count == b.count && a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress } }
     }
 }
