@@ -177,12 +177,27 @@ struct FanOutConnectorTests {
         await #expect(throws: GatewayError.self) { _ = try await a.next() }
     }
 
+    /// A connector whose subscribers' buffers hold 2 messages, and that ends a subscriber whose
+    /// buffer stays full for 100 ms.
+    func slowPolicyConnector(_ base: ScriptedConnector) -> FanOutConnector {
+        FanOutConnector(base: base, settings: FanOutSettings(subscriberBufferSize: 2, slowSubscriberTimeout: .milliseconds(100)), logger: logger)
+    }
+
+    /// Waits for the reader of a subscriber that writes itself to see it ended as too slow.
+    func expectEndedAsSlow(_ source: any WakeableMessageSource) async throws {
+        do {
+            _ = try await source.next(wakingOn: StreamWaker())
+            Issue.record("the subscriber should have ended")
+        } catch let error as GatewayError {
+            #expect(error.code == .slowSubscriber)
+        }
+    }
+
     @Test("A slow subscriber's messages are dropped while its buffer is full; full for longer than the timeout, it is ended and its connection closed")
     func slowSubscriber() async throws {
         let base = ScriptedConnector()
         let closed = Mutex(0)
-        let connector = FanOutConnector(
-            base: base, settings: FanOutSettings(subscriberBufferSize: 2, slowSubscriberTimeout: .milliseconds(100)), logger: logger)
+        let connector = slowPolicyConnector(base)
         let slow = try await connector.subscribe(request("slow", closeConnection: { closed.withLock { $0 += 1 } }))
         var fast = try await connector.subscribe(request("fast")).makeAsyncIterator()
         let upstream = base.upstreams[0].continuation
@@ -369,8 +384,7 @@ struct FanOutConnectorTests {
     @Test("Subscribers of a loop that stays behind for longer than the slow timeout are ended, as a full buffer's are")
     func aLoopBehindForTooLongEndsItsSubscribers() async throws {
         let base = ScriptedConnector()
-        let connector = FanOutConnector(
-            base: base, settings: FanOutSettings(subscriberBufferSize: 2, slowSubscriberTimeout: .milliseconds(100)), logger: logger)
+        let connector = slowPolicyConnector(base)
         let connection = RecordingConnection()
         let (subscription, source, _) = try await direct(connector, "a", connection: connection)
         let upstream = base.upstreams[0].continuation
@@ -378,12 +392,7 @@ struct FanOutConnectorTests {
         for index in 1...4 { upstream.yield(Message(content: "m\(index)")) }
         try await Task.sleep(for: .milliseconds(300))
         release()
-        do {
-            _ = try await source.next(wakingOn: StreamWaker())
-            Issue.record("the subscriber should have ended")
-        } catch let error as GatewayError {
-            #expect(error.code == .slowSubscriber)
-        }
+        try await expectEndedAsSlow(source)
         await source.stopDelivering()
         withExtendedLifetime(subscription) {}
     }
@@ -425,8 +434,7 @@ struct FanOutConnectorTests {
     @Test("A connection that takes nothing for longer than the timeout ends its subscriber's wait with the reason")
     func slowConnection() async throws {
         let base = ScriptedConnector()
-        let connector = FanOutConnector(
-            base: base, settings: FanOutSettings(subscriberBufferSize: 2, slowSubscriberTimeout: .milliseconds(100)), logger: logger)
+        let connector = slowPolicyConnector(base)
         let connection = RecordingConnection()
         let (subscription, source, _) = try await direct(connector, "a", connection: connection)
         let upstream = base.upstreams[0].continuation
@@ -435,12 +443,7 @@ struct FanOutConnectorTests {
         try await eventually { connection.written == ["m1"] }
         // m1 has not left; m2 and m3 wait, m4 and m5 find the buffer full.
         for index in 2...5 { upstream.yield(Message(content: "m\(index)")) }
-        do {
-            _ = try await source.next(wakingOn: StreamWaker())
-            Issue.record("the subscriber should have ended")
-        } catch let error as GatewayError {
-            #expect(error.code == .slowSubscriber)
-        }
+        try await expectEndedAsSlow(source)
         await source.stopDelivering()
         // m1 went before the connection filled up; m2 and m3 waited and were dropped with it.
         #expect(connection.written == ["m1"])
