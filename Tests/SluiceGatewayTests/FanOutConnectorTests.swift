@@ -10,16 +10,40 @@ import Testing
 @testable import SluiceGateway
 
 /// A connector whose broker subscriptions are streams the test feeds; it counts them and shares
-/// only QoS none subscriptions.
+/// only QoS none subscriptions. With `handsOver`, its subscriptions hand their messages over
+/// (``HandingOverMessageSource``), as the MQTT 5 endpoint's do.
 final class ScriptedConnector: EndpointConnector {
     struct Upstream {
         let request: SubscribeRequest
         let continuation: AsyncThrowingStream<Message, any Error>.Continuation
     }
 
+    /// A stream that hands its messages over, and counts the messages it handed over.
+    struct HandingOverStream: AsyncSequence, HandingOverMessageSource {
+        let stream: AsyncThrowingStream<Message, any Error>
+        let handedOver: NIOLockedValueBox<Int>
+
+        func makeAsyncIterator() -> AsyncThrowingStream<Message, any Error>.AsyncIterator {
+            Issue.record("a subscription that hands its messages over is iterated")
+            return stream.makeAsyncIterator()
+        }
+
+        func handOver(to receive: @escaping @Sendable (Message) -> Bool) async throws {
+            for try await message in stream {
+                handedOver.withLockedValue { $0 += 1 }
+                guard receive(message) else { return }
+            }
+        }
+    }
+
+    let handsOver: Bool
     private let state = Mutex<(upstreams: [Upstream], released: Int, failNext: GatewayError?)>(([], 0, nil))
     /// Whether each subscribe ran on an event loop's thread.
     let subscribedOnEventLoop = Mutex<[Bool]>([])
+    /// Messages handed over (`handsOver`).
+    let handedOver = NIOLockedValueBox(0)
+
+    init(handsOver: Bool = false) { self.handsOver = handsOver }
 
     func start() async throws {}
     func publish(_ message: Message) async throws {}
@@ -40,7 +64,7 @@ final class ScriptedConnector: EndpointConnector {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: Message.self, bufferingPolicy: .unbounded)
         continuation.onTermination = { [weak self] _ in self?.state.withLock { $0.released += 1 } }
         state.withLock { $0.upstreams.append(Upstream(request: request, continuation: continuation)) }
-        return MessageSubscription(stream)
+        return handsOver ? MessageSubscription(HandingOverStream(stream: stream, handedOver: handedOver)) : MessageSubscription(stream)
     }
 
     var upstreams: [Upstream] { state.withLock { $0.upstreams } }
@@ -71,9 +95,11 @@ struct FanOutConnectorTests {
         #expect(condition())
     }
 
-    @Test("Subscribers at QoS none share one broker subscription; each identifier gets every message, one identifier's subscribers split them")
-    func sharesOneSubscription() async throws {
-        let base = ScriptedConnector()
+    @Test(
+        "Subscribers at QoS none share one broker subscription; each identifier gets every message, one identifier's subscribers split them",
+        arguments: [false, true])
+    func sharesOneSubscription(handsOver: Bool) async throws {
+        let base = ScriptedConnector(handsOver: handsOver)
         let connector = FanOutConnector(base: base, settings: FanOutSettings(), logger: logger)
         var a = try await connector.subscribe(request("a")).makeAsyncIterator()
         var b = try await connector.subscribe(request("b")).makeAsyncIterator()
@@ -88,6 +114,7 @@ struct FanOutConnectorTests {
         #expect(try await contents(&b, count: 4) == ["m1", "m2", "m3", "m4"])
         #expect(try await contents(&c1, count: 2) == ["m1", "m3"])
         #expect(try await contents(&c2, count: 2) == ["m2", "m4"])
+        #expect(base.handedOver.withLockedValue { $0 } == (handsOver ? 4 : 0))
     }
 
     @Test("The broker subscription does not run on the event loop of the request that started it")
@@ -142,9 +169,9 @@ struct FanOutConnectorTests {
         #expect(connector.hubSubscriberCount == nil)
     }
 
-    @Test("The last subscriber to leave ends the broker subscription; the next one starts a new one")
-    func lastLeaverEndsSubscription() async throws {
-        let base = ScriptedConnector()
+    @Test("The last subscriber to leave ends the broker subscription; the next one starts a new one", arguments: [false, true])
+    func lastLeaverEndsSubscription(handsOver: Bool) async throws {
+        let base = ScriptedConnector(handsOver: handsOver)
         let connector = FanOutConnector(base: base, settings: FanOutSettings(), logger: logger)
         var first: MessageSubscription? = try await connector.subscribe(request("a"))
         var second: MessageSubscription? = try await connector.subscribe(request("b"))
@@ -161,9 +188,9 @@ struct FanOutConnectorTests {
         #expect(try await contents(&third, count: 1) == ["again"])
     }
 
-    @Test("A failing broker subscription fails the subscribers waiting for it, then ends the others after what they have")
-    func upstreamFailures() async throws {
-        let base = ScriptedConnector()
+    @Test("A failing broker subscription fails the subscribers waiting for it, then ends the others after what they have", arguments: [false, true])
+    func upstreamFailures(handsOver: Bool) async throws {
+        let base = ScriptedConnector(handsOver: handsOver)
         let connector = FanOutConnector(base: base, settings: FanOutSettings(), logger: logger)
         base.failNextSubscribe(GatewayError.connectionFailed(detail: "broker down"))
         await #expect(throws: GatewayError.self) { _ = try await connector.subscribe(self.request("a")) }

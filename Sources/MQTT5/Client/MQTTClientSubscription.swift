@@ -101,9 +101,22 @@ public struct MQTTClientSubscription: AsyncSequence, Sendable {
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(buffer: self.buffer)
     }
+
+    /// Hands each message to `receive` as it arrives, on the connection's event loop, instead of
+    /// queueing it for the iterator: for a reader that does little per message and should not
+    /// wait for a task to be scheduled for each. Messages already queued go first, in order.
+    ///
+    /// Returns when `receive` returns false or the sequence finishes; throws what the sequence
+    /// would throw, and ``MQTTClientError/Kind/cancelled`` when the task is cancelled. `receive`
+    /// must not block: the connection reads nothing else meanwhile. Use either this or the
+    /// iterator, not both.
+    public func handOver(to receive: @escaping @Sendable (MQTTMessage) -> Bool) async throws(MQTTClientError) {
+        try await self.buffer.handOver(to: receive)
+    }
 }
 
-/// Bounded single-consumer buffer between the event loop (producer) and a subscriber.
+/// Bounded single-consumer buffer between the event loop (producer) and a subscriber, who
+/// either pulls (`next`) or has the messages handed over as they come (`handOver`).
 final class MQTTSubscriptionBuffer: Sendable {
     private struct State {
         var messages: [MQTTMessage] = []
@@ -113,8 +126,20 @@ final class MQTTSubscriptionBuffer: Sendable {
         var finished: Result<Void, MQTTClientError>?
         /// The producer was refused for lack of room and wants to hear when room appears.
         var producerWaiting = false
+        var handOver: HandOver?
 
         var count: Int { self.messages.count - self.head }
+
+        /// Whether the producer hands a message straight to the reader.
+        var handsOver: Bool { self.handOver.map { !$0.draining } ?? false }
+
+        mutating func takeAll() -> [MQTTMessage] {
+            defer {
+                self.messages = []
+                self.head = 0
+            }
+            return Array(self.messages[self.head...])
+        }
 
         mutating func popFirst() -> MQTTMessage? {
             guard self.head < self.messages.count else { return nil }
@@ -126,6 +151,14 @@ final class MQTTSubscriptionBuffer: Sendable {
             }
             return message
         }
+    }
+
+    /// A reader that has the messages handed over.
+    private struct HandOver {
+        let receive: @Sendable (MQTTMessage) -> Bool
+        let continuation: CheckedContinuation<Void, any Error>
+        /// The messages queued before it came are being handed over; newer ones queue behind them.
+        var draining = true
     }
 
     let capacity: Int
@@ -142,7 +175,7 @@ final class MQTTSubscriptionBuffer: Sendable {
     /// only turn from false to true concurrently.
     func hasRoom() -> Bool {
         self.state.withLockedValue { state in
-            if state.finished != nil || state.waiter != nil || state.count < self.capacity { return true }
+            if state.finished != nil || state.waiter != nil || state.handsOver || state.count < self.capacity { return true }
             state.producerWaiting = true
             return false
         }
@@ -150,21 +183,38 @@ final class MQTTSubscriptionBuffer: Sendable {
 
     /// Producer side. Returns false (and remembers to call `onRoom`) when full.
     func offer(_ message: MQTTMessage) -> Bool {
-        let result: (accepted: Bool, resume: CheckedContinuation<MQTTMessage?, any Error>?) = self.state.withLockedValue { state in
-            if state.finished != nil { return (true, nil) }  // dropped: nobody will read it
+        enum Outcome {
+            case accepted
+            case refused
+            case resume(CheckedContinuation<MQTTMessage?, any Error>)
+            case handOver(@Sendable (MQTTMessage) -> Bool)
+        }
+        let outcome: Outcome = self.state.withLockedValue { state in
+            if state.finished != nil { return .accepted }  // dropped: nobody will read it
             if let waiter = state.waiter {
                 state.waiter = nil
-                return (true, waiter.continuation)
+                return .resume(waiter.continuation)
             }
+            if let handOver = state.handOver, !handOver.draining { return .handOver(handOver.receive) }
             if state.count < self.capacity {
                 state.messages.append(message)
-                return (true, nil)
+                return .accepted
             }
             state.producerWaiting = true
-            return (false, nil)
+            return .refused
         }
-        result.resume?.resume(returning: message)
-        return result.accepted
+        switch outcome {
+        case .accepted:
+            return true
+        case .refused:
+            return false
+        case .resume(let continuation):
+            continuation.resume(returning: message)
+            return true
+        case .handOver(let receive):
+            if !receive(message) { self.endHandOver(.success(())) }
+            return true
+        }
     }
 
     func finish(_ result: Result<Void, MQTTClientError>) {
@@ -178,6 +228,87 @@ final class MQTTSubscriptionBuffer: Sendable {
         switch result {
         case .success: waiter?.resume(returning: nil)
         case .failure(let error): waiter?.resume(throwing: error)
+        }
+        // A hand-over still draining ends when it finds the queue empty.
+        if self.state.withLockedValue({ $0.handsOver }) { self.endHandOver(result) }
+    }
+
+    /// See ``MQTTClientSubscription/handOver(to:)``.
+    func handOver(to receive: @escaping @Sendable (MQTTMessage) -> Bool) async throws(MQTTClientError) {
+        do {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    let start: Result<[MQTTMessage], MQTTClientError> = self.state.withLockedValue { state in
+                        if Task.isCancelled {
+                            return .failure(MQTTClientError(kind: .cancelled, message: "cancelled before messages were handed over"))
+                        }
+                        if state.handOver != nil || state.waiter != nil {
+                            return .failure(MQTTClientError(kind: .invalidRequest, message: "the subscription already has a reader"))
+                        }
+                        state.handOver = HandOver(receive: receive, continuation: continuation)
+                        return .success(state.takeAll())
+                    }
+                    switch start {
+                    case .failure(let error): continuation.resume(throwing: error)
+                    case .success(let queued): self.drain(queued, into: receive)
+                    }
+                }
+            } onCancel: {
+                self.endHandOver(.failure(MQTTClientError(kind: .cancelled, message: "cancelled while messages were handed over")))
+            }
+        } catch let error as MQTTClientError {
+            throw error
+        } catch {
+            throw MQTTClientError(kind: .cancelled, message: "cancelled while messages were handed over")
+        }
+    }
+
+    /// Hands over the messages queued before the reader came, then those queued meanwhile, until
+    /// none is left; from then on the producer hands each over itself.
+    private func drain(_ queued: [MQTTMessage], into receive: @Sendable (MQTTMessage) -> Bool) {
+        var batch = queued
+        while true {
+            for message in batch where !receive(message) {
+                self.endHandOver(.success(()))
+                return
+            }
+            enum Next {
+                case more([MQTTMessage])
+                case live(notify: Bool)
+                case finished(Result<Void, MQTTClientError>, notify: Bool)
+            }
+            let next: Next = self.state.withLockedValue { state in
+                guard state.handOver != nil else { return .live(notify: false) }  // ended meanwhile
+                if state.count > 0 { return .more(state.takeAll()) }
+                state.handOver?.draining = false
+                let notify = state.producerWaiting
+                state.producerWaiting = false
+                if let finished = state.finished { return .finished(finished, notify: notify) }
+                return .live(notify: notify)
+            }
+            switch next {
+            case .more(let messages):
+                batch = messages
+            case .live(let notify):
+                if notify { self.onRoom() }
+                return
+            case .finished(let result, let notify):
+                if notify { self.onRoom() }
+                self.endHandOver(result)
+                return
+            }
+        }
+    }
+
+    /// Ends the hand-over once: returns or throws to its reader.
+    private func endHandOver(_ result: Result<Void, MQTTClientError>) {
+        let continuation = self.state.withLockedValue { state -> CheckedContinuation<Void, any Error>? in
+            defer { state.handOver = nil }
+            return state.handOver?.continuation
+        }
+        switch result {
+        case .success: continuation?.resume()
+        case .failure(let error): continuation?.resume(throwing: error)
         }
     }
 

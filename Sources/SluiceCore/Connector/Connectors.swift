@@ -85,10 +85,13 @@ public struct MessageSubscription: AsyncSequence, Sendable {
     private let makeIterator: @Sendable () -> AsyncIterator
     /// Set when the messages can be waited for together with other events (live fan-out).
     public let wakeable: (any WakeableMessageSource)?
+    /// Set when the messages can be handed over as they arrive (live fan-out's broker side).
+    public let handingOver: (any HandingOverMessageSource)?
 
     public init<Base: AsyncSequence & Sendable>(_ base: Base) where Base.Element == Message {
         makeIterator = { AsyncIterator(base.makeAsyncIterator()) }
         wakeable = base as? any WakeableMessageSource
+        handingOver = base as? any HandingOverMessageSource
     }
 
     public func makeAsyncIterator() -> AsyncIterator { makeIterator() }
@@ -113,6 +116,16 @@ public struct MessageSubscription: AsyncSequence, Sendable {
         init(_ base: Base) { self.base = base }
         override func next() async throws -> Message? { try await base.next() }
     }
+}
+
+/// A subscription that can hand each message over as it arrives, on the thread that received it,
+/// instead of waking a reader task for it: for a reader that does little per message and passes
+/// it on (live fan-out), a hop between threads less on the way to the clients.
+public protocol HandingOverMessageSource: Sendable {
+    /// Calls `receive` with each message, in order, until it returns false (then returns), the
+    /// subscription ends (returns) or fails (throws, as iterating would). `receive` runs on the
+    /// endpoint's thread and must not block. Use either this or iteration, not both.
+    func handOver(to receive: @escaping @Sendable (Message) -> Bool) async throws
 }
 
 /// A live connection to one endpoint of a deployed API.

@@ -271,13 +271,24 @@ final class SubscriberLease: Sendable {
 }
 
 /// The messages of one subscriber, with the contract's metadata.
-struct MQTT5Messages: AsyncSequence, Sendable {
+struct MQTT5Messages: AsyncSequence, HandingOverMessageSource {
     typealias Element = Message
     let subscription: MQTTClientSubscription
     let lease: SubscriberLease
 
     func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(base: subscription.makeAsyncIterator(), lease: lease)
+    }
+
+    /// On the MQTT connection's event loop, as each message arrives.
+    func handOver(to receive: @escaping @Sendable (Message) -> Bool) async throws {
+        do {
+            try await subscription.handOver { receive(AsyncIterator.message($0)) }
+        } catch {
+            if error.kind == .cancelled { throw CancellationError() }
+            throw GatewayError(mqtt: error)
+        }
+        withExtendedLifetime(lease) {}
     }
 
     struct AsyncIterator: AsyncIteratorProtocol {

@@ -116,8 +116,13 @@ final class FanOutConnector: EndpointConnector {
             do {
                 let upstream = try await base.subscribe(request)
                 hub.running()
-                for try await message in upstream {
-                    guard hub.offer(message) else { break }
+                if let source = upstream.handingOver {
+                    // Straight from the thread that reads the broker to the event loops.
+                    try await source.handOver { hub.offer($0) }
+                } else {
+                    for try await message in upstream {
+                        guard hub.offer(message) else { break }
+                    }
                 }
             } catch is CancellationError {
             } catch {
