@@ -5,6 +5,7 @@ import HummingbirdCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 import SluiceCore
 
@@ -43,6 +44,9 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var quiescing = false
     /// Runs the responder's tasks on this connection's event loop.
     private var executor: EventLoopTaskExecutor?
+    /// The HTTP/1 encoder's place in the pipeline: a whole response, serialized, is written from
+    /// there (``HTTP1ResponseBytes``).
+    private var encoder: ChannelHandlerContext?
 
     init(maxBodySize: Int, respond: @escaping LoopResponder) {
         self.maxBodySize = maxBodySize
@@ -152,11 +156,17 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
         var head = head
         if closing || quiescing { head.headerFields[.connection] = "close" }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        for buffer in body {
-            context.write(wrapOutboundOut(.body(buffer)), promise: nil)
+        if encoder == nil { encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) }
+        if let encoder, let bytes = HTTP1ResponseBytes.serialized(head, body: body) {
+            // Nothing between here and the encoder keeps state across responses.
+            encoder.writeAndFlush(NIOAny(bytes), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            for buffer in body {
+                context.write(wrapOutboundOut(.body(buffer)), promise: nil)
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         state = .handingOn(unanswered: 0)
         if closing || quiescing {
             context.close(promise: nil)
