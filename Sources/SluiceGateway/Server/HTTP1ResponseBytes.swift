@@ -9,37 +9,32 @@ enum HTTP1ResponseBytes {
     /// The response's bytes, or nil when the encoder has something to decide: a head without one
     /// `Content-Length` that matches the body, or with a `Transfer-Encoding`.
     static func serialized(_ head: HTTPResponse, body: [ByteBuffer]) -> ByteBuffer? {
-        let length = body.reduce(0) { $0 + $1.readableBytes }
-        var declared: Int?
-        var size = 32 + length
+        var length = 0
+        for buffer in body { length += buffer.readableBytes }
+        var bytes = ByteBuffer()
+        bytes.reserveCapacity(256 + length)
+        bytes.writeStaticString("HTTP/1.1 ")
+        bytes.writeString(String(head.status.code))
+        bytes.writeStaticString(" ")
+        bytes.writeString(head.status.reasonPhrase)
+        bytes.writeStaticString("\r\n")
+        var declared = false
         for field in head.headerFields {
             switch field.name {
             case .contentLength:
-                guard declared == nil, let value = Int(field.value), value == length else { return nil }
-                declared = value
+                guard !declared, Int(field.value) == length else { return nil }
+                declared = true
             case .transferEncoding:
                 return nil
             default:
                 break
             }
-            size += field.name.rawName.utf8.count + field.value.utf8.count + 4
-        }
-        guard declared != nil else { return nil }
-        let reason = head.status.reasonPhrase
-        size += reason.utf8.count
-        var bytes = ByteBuffer()
-        bytes.reserveCapacity(size)
-        bytes.writeStaticString("HTTP/1.1 ")
-        bytes.writeString(String(head.status.code))
-        bytes.writeStaticString(" ")
-        bytes.writeString(reason)
-        bytes.writeStaticString("\r\n")
-        for field in head.headerFields {
             bytes.writeString(field.name.rawName)
             bytes.writeStaticString(": ")
             bytes.writeString(field.value)
             bytes.writeStaticString("\r\n")
         }
+        guard declared else { return nil }
         bytes.writeStaticString("\r\n")
         for buffer in body { bytes.writeImmutableBuffer(buffer) }
         return bytes
