@@ -287,7 +287,7 @@ import Testing
         #expect(
             properties == [
                 "bootstrap.servers": "k1:9092,k2:9092", "security.protocol": "plaintext", "statistics.interval.ms": "15000",
-                "acks": "all", "enable.idempotence": "false", "max.in.flight.requests.per.connection": "5", "linger.ms": "5", "compression.type": "lz4", "message.timeout.ms": "30000",
+                "acks": "all", "enable.idempotence": "false", "max.in.flight.requests.per.connection": "5", "linger.ms": "1", "compression.type": "lz4", "message.timeout.ms": "30000",
             ])
     }
 

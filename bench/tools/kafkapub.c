@@ -1,6 +1,6 @@
 /* kafkapub: the native baseline of the HTTP POST workload against Kafka. One librdkafka producer
  * (as Sluice has one per endpoint) with the producer settings Sluice uses (acks=all,
- * enable.idempotence=false, max.in.flight.requests.per.connection=5, linger.ms=5,
+ * enable.idempotence=false, max.in.flight.requests.per.connection=5, linger.ms=1,
  * compression.type=none, message.timeout.ms=30000; --settings replaces them) and C
  * "connections": each keeps one message in flight and produces the next when the delivery report
  * of the previous has come back (closed loop, like an HTTP client waiting for its 202). The
@@ -25,7 +25,7 @@ typedef struct {
 
 /* Those of Sluice's KafkaProperties.producer (Sources/SluiceEndpoints/Kafka/KafkaProperties.swift). */
 #define SLUICE_PRODUCER_SETTINGS \
-    "acks=all,enable.idempotence=false,max.in.flight.requests.per.connection=5,linger.ms=5,compression.type=none,message.timeout.ms=30000"
+    "acks=all,enable.idempotence=false,max.in.flight.requests.per.connection=5,linger.ms=1,compression.type=none,message.timeout.ms=30000"
 
 static const char *brokers = "127.0.0.1:19290";
 static const char *topic = "bench";

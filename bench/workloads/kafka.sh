@@ -5,7 +5,7 @@
 #   kafka-post-64, kafka-post-256   HTTP POST of 100-byte bodies (202 after librdkafka's delivery
 #                                 report) on 64 / 256 keep-alive connections, each sending
 #                                 sequentially. Baseline: one librdkafka producer with Sluice's
-#                                 producer settings (acks=all, not idempotent, linger.ms=5,
+#                                 producer settings (acks=all, not idempotent, linger.ms=1,
 #                                 compression.type=none) and 64 / 256 messages in flight, each
 #                                 "connection" producing its next message when the delivery report
 #                                 of the previous comes back.
