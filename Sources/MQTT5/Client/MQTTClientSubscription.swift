@@ -104,7 +104,8 @@ public struct MQTTClientSubscription: AsyncSequence, Sendable {
 
     /// Hands each message to `receive` as it arrives, on the connection's event loop, instead of
     /// queueing it for the iterator: for a reader that does little per message and should not
-    /// wait for a task to be scheduled for each. Messages already queued go first, in order.
+    /// wait for a task to be scheduled for each. Messages already queued go first, in order (on
+    /// the caller's thread).
     ///
     /// Returns when `receive` returns false or the sequence finishes; throws what the sequence
     /// would throw, and ``MQTTClientError/Kind/cancelled`` when the task is cancelled. `receive`

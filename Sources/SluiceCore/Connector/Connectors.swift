@@ -124,7 +124,8 @@ public struct MessageSubscription: AsyncSequence, Sendable {
 public protocol HandingOverMessageSource: Sendable {
     /// Calls `receive` with each message, in order, until it returns false (then returns), the
     /// subscription ends (returns) or fails (throws, as iterating would). `receive` runs on the
-    /// endpoint's thread and must not block. Use either this or iteration, not both.
+    /// endpoint's thread (what waited before the call, on the caller's), one call at a time, and
+    /// must not block. Use either this or iteration, not both.
     func handOver(to receive: @escaping @Sendable (Message) -> Bool) async throws
 }
 
