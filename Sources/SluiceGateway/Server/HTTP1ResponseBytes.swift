@@ -1,5 +1,6 @@
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 
 /// A whole HTTP/1.1 response, head and collected body, as the bytes NIO's HTTP/1 encoder would
 /// write for it: for the publish path, which then writes it once, from the encoder's place in
@@ -16,7 +17,8 @@ enum HTTP1ResponseBytes {
         bytes.writeStaticString("HTTP/1.1 ")
         bytes.writeString(String(head.status.code))
         bytes.writeStaticString(" ")
-        bytes.writeString(head.status.reasonPhrase)
+        // NIO's phrase: the standard one for a code it knows, whatever the head says.
+        bytes.writeString(HTTPResponseStatus(statusCode: head.status.code, reasonPhrase: head.status.reasonPhrase).reasonPhrase)
         bytes.writeStaticString("\r\n")
         var declared = false
         for field in head.headerFields {
