@@ -155,6 +155,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The bench's ceiling for the publish path: a bare SwiftNIO HTTP/1 server (bench/README.md).
+        .executableTarget(
+            name: "nio-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "bench/nio-floor",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AMQP091Tests",
             dependencies: [

@@ -52,6 +52,15 @@ resolve_sluice() {
   SLUICE_BIN="$REPO/.build/release/sluice"
 }
 
+# The bench's ceiling for the publish path: nio-floor (bench/nio-floor), a bare SwiftNIO HTTP/1
+# server answering 202, built in release mode from this checkout (it shares Sluice's packages).
+resolve_nio_floor() {
+  export PATH="/opt/swift/usr/bin:$PATH"
+  (cd "$REPO" && swift build -c release --product nio-floor >"$OUT/swift-build-nio-floor.log" 2>&1) ||
+    { tail -20 "$OUT/swift-build-nio-floor.log" >&2; log "the nio-floor build failed (log: $OUT/swift-build-nio-floor.log)"; exit 1; }
+  NIO_FLOOR_BIN="$REPO/.build/release/nio-floor"
+}
+
 # The commit the Sluice binary was most likely built from: the checkout that holds it (a binary
 # outside any checkout: unknown, with this checkout's commit for reference).
 sluice_revision() {

@@ -10,6 +10,7 @@
 #   POST /ok          plain nginx: reads and discards the body, answers 202
 
 NCHAN_PORT=18980
+NIO_FLOOR_PORT=18996
 NCHAN_PID=""
 NCHAN_CONF_TEMPLATE="$BENCH_DIR/nchan/nginx.conf"
 # nchan's message buffer is kept small, so that memory measures connections, not stored messages.
@@ -104,12 +105,14 @@ nchan_settings() {
 
 # ---------- yardstick figures, measured once per run ----------
 
-# yardstick_publish CONNECTIONS SIZE: sets YARDSTICK_PUB and YARDSTICK_OK to the outputs of the
-# nchan publish and the nginx 202 for this connection count and body size, measuring them the first
-# time (the three families share them). Not in $(...): it may start nginx.
+# yardstick_publish CONNECTIONS SIZE: sets YARDSTICK_PUB, YARDSTICK_OK and YARDSTICK_NIO to the
+# outputs of the nchan publish, the nginx 202 and the bare SwiftNIO 202 (nio-floor) for this
+# connection count and body size, measuring them the first time (the three families share them).
+# Not in $(...): it may start nginx.
 yardstick_publish() {
   local connections=$1 size=$2 dir="$OUT/yardstick"
   local pub="$dir/nchan-pub-$connections-$size.txt" ok="$dir/nginx-ok-$connections-$size.txt"
+  local nio="$dir/nio-floor-$connections-$size.txt"
   mkdir -p "$dir"
   if [ ! -s "$pub" ] || [ ! -s "$ok" ]; then
     nchan_ensure "the yardstick's publish at $connections connections"
@@ -122,27 +125,54 @@ yardstick_publish() {
       "$TOOLS/httpload" --port "$NCHAN_PORT" --path /ok --connections "$connections" \
       --duration "$PUBLISH_DURATION" --warmup "$WARMUP" --size "$size" --expect 202 --watch nginx="$(nchan_pids)"
   fi
+  if [ ! -s "$nio" ]; then
+    log "yardstick: bare SwiftNIO 202 (nio-floor), $connections connections, ${PUBLISH_DURATION}s"
+    "$NIO_FLOOR_BIN" "$NIO_FLOOR_PORT" >"$nio.server.log" 2>&1 &
+    NIO_FLOOR_PID=$!
+    local up=0
+    for _ in $(seq 1 100); do
+      [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data ready "http://127.0.0.1:$NIO_FLOOR_PORT/ok" 2>/dev/null || true)" = 202 ] && { up=1; break; }
+      sleep 0.1
+    done
+    if [ $up = 1 ]; then
+      run_tool "$nio" "yardstick SwiftNIO 202 ($connections connections)" \
+        "$TOOLS/httpload" --port "$NIO_FLOOR_PORT" --path /ok --connections "$connections" \
+        --duration "$PUBLISH_DURATION" --warmup "$WARMUP" --size "$size" --expect 202 --watch server="$NIO_FLOOR_PID"
+    else
+      tool_failed "yardstick SwiftNIO 202: nio-floor did not answer on :$NIO_FLOOR_PORT (log: $nio.server.log)"
+    fi
+    nio_floor_stop
+  fi
   YARDSTICK_PUB=$pub
   YARDSTICK_OK=$ok
+  YARDSTICK_NIO=$nio
 }
 
-# yardstick_publish_rows SLUICE_OUT CONNECTIONS SIZE: the two rows comparing a POST workload's
-# Sluice figure with nchan's publisher and nginx's plain 202 at the same connections and size.
+NIO_FLOOR_PID=""
+nio_floor_stop() {
+  [ -n "$NIO_FLOOR_PID" ] || return 0
+  kill "$NIO_FLOOR_PID" 2>/dev/null || true
+  wait "$NIO_FLOOR_PID" 2>/dev/null || true
+  NIO_FLOOR_PID=""
+}
+
+# yardstick_publish_rows SLUICE_OUT CONNECTIONS SIZE: the rows comparing a POST workload's Sluice
+# figure with nchan's publisher, nginx's plain 202 and a bare SwiftNIO server's 202 (the most any
+# gateway on SwiftNIO's HTTP/1 server could answer here, with no broker behind it) at the same
+# connections and size.
 yardstick_publish_rows() {
-  local sl=$1 connections=$2 size=$3 pub ok f label metric errors
+  local sl=$1 connections=$2 size=$3 f label metric errors server
   yardstick_publish "$connections" "$size"
-  pub=$YARDSTICK_PUB
-  ok=$YARDSTICK_OK
-  for f in "$pub" "$ok"; do
-    if [ "$f" = "$pub" ]; then
-      label="nchan pub"
-      metric="POST /pub/bench, 201/202 counted"
-    else
-      label="nginx 202"
-      metric="POST /ok, nginx 'return 202'"
-    fi
+  for f in "$YARDSTICK_PUB" "$YARDSTICK_OK" "$YARDSTICK_NIO"; do
+    server=nginx
+    case $f in
+      "$YARDSTICK_PUB") label="nchan pub"; metric="POST /pub/bench, 201/202 counted" ;;
+      "$YARDSTICK_OK") label="nginx 202"; metric="POST /ok, nginx 'return 202'" ;;
+      *) label="SwiftNIO 202"; metric="POST /ok, bare SwiftNIO HTTP/1 server (bench/nio-floor), nothing published"; server=server ;;
+    esac
+    [ -s "$f" ] || continue
     row "" "acked/s vs $label" "$(fmt "$(kv "$sl" rate)" 0)" "$(fmt "$(kv "$f" rate)" 0)" "$(ratio "$(kv "$sl" rate)" "$(kv "$f" rate)")" \
-      "" "$(kv "$sl" cpu_broker)/$(kv "$f" cpu_nginx)" "$(kv "$sl" cpu_loadgen)/$(kv "$f" cpu_loadgen)" "" \
+      "" "$(kv "$sl" cpu_broker)/$(kv "$f" "cpu_$server")" "$(kv "$sl" cpu_loadgen)/$(kv "$f" cpu_loadgen)" "" \
       "yardstick: $metric, $connections conns, $size B (measured once per run); p99 $(kv "$f" latency_p99_ms) ms"
     errors=$(awk -F= '/^(non_expected|connect_errors|io_errors|closed_by_server|parse_errors)=/ {n += $2} END {print n + 0}' "$f")
     [ "$errors" = 0 ] || [ -n "$(grep -x "$f" "$OUT/yardstick/noted" 2>/dev/null)" ] || {

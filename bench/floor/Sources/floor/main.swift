@@ -6,36 +6,12 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-// floor PORT [http1|upgrade|nio]: POST /ok reads the body and answers 202. `upgrade` serves HTTP/1
-// with the WebSocket upgrade handler in every connection's pipeline, as Sluice does; `nio` is a
-// bare SwiftNIO HTTP/1 server (no Hummingbird, no Swift task), the floor under any NIO server.
+// floor PORT [http1|upgrade]: POST /ok reads the body and answers 202. `upgrade` serves HTTP/1
+// with the WebSocket upgrade handler in every connection's pipeline, as Sluice does. The bare
+// SwiftNIO server (no Hummingbird, no Swift task) is bench/nio-floor, in Sluice's package.
 let arguments = CommandLine.arguments
 let port = arguments.count > 1 ? Int(arguments[1]) ?? 18996 : 18996
 let mode = arguments.count > 2 ? arguments[2] : "http1"
-
-final class Accept202: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .end = unwrapInboundIn(data) {
-            var head = HTTPResponseHead(version: .http1_1, status: .accepted)
-            head.headers.add(name: "content-length", value: "0")
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
-            context.write(wrapOutboundOut(.end(nil)), promise: nil)
-        }
-    }
-    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
-}
-if mode == "nio" {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .serverChannelOption(.backlog, value: 1024)
-        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-        .childChannelInitializer { channel in
-            channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(Accept202()) }
-        }
-        .bind(host: "127.0.0.1", port: port).get()
-    try await channel.closeFuture.get()
-}
 
 let router = Router()
 router.post("/ok") { request, _ -> HTTPResponse.Status in
