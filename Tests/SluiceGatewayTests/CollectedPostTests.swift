@@ -326,13 +326,23 @@ import Testing
         responder.open.finish()
     }
 
-    @Test func aPostAskingToCloseIsAnsweredThenTheConnectionCloses() async throws {
+    @Test(arguments: ["close", "Close", "keep-alive, close", "TE,CLOSE ", "\tclose\t"])
+    func aPostAskingToCloseIsAnsweredThenTheConnectionCloses(connection: String) async throws {
         let responder = Responder(gated: false)
         let channel = try await Self.channel(responder)
-        try await Self.send(Self.post("bye", headers: [.connection: "close"]), to: channel)
+        try await Self.send(Self.post("bye", headers: [.connection: connection]), to: channel)
         let (head, _) = try await Self.response(channel)
         #expect(head.headerFields[.connection] == "close")
         try await channel.closeFuture.get()
+    }
+
+    @Test func connectionOptionsOtherThanCloseKeepTheConnection() {
+        for value in ["keep-alive", "closed", "upgrade, keep-alive", "clos", "", "close-ish", "xclose"] {
+            #expect(!CollectedPostHandler.asksToClose(value), "\(value)")
+        }
+        for value in ["close", "CLOSE", "keep-alive,close", " close ", "a, b, close, c"] {
+            #expect(CollectedPostHandler.asksToClose(value), "\(value)")
+        }
     }
 
     @Test func aServerQuiescingWhileAPostIsAnsweredClosesAfterTheAnswer() async throws {

@@ -14,7 +14,7 @@ public enum HTTPPostEntrypoint {
     public static func handle(_ request: Request, context: EntrypointContext) async throws -> Response {
         let configuration = HTTPPostConfiguration(context.settings.configuration)
         let limit = context.limits.maxBodySize
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+        if let length = request.headers.first(.contentLength).flatMap(Int.init), length > limit {
             throw tooLarge(limit)
         }
         var request = request

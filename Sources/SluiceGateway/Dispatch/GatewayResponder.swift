@@ -41,7 +41,7 @@ public struct GatewayResponder: HTTPResponder {
     public func respond(to request: Request, context: Context) async throws -> Response {
         let requestId = RequestIdentifier.next()
         let transactionId =
-            request.headers[GatewayHeaders.transactionId] ?? request.headers[GatewayHeaders.graviteeTransactionId] ?? requestId
+            request.headers.first(GatewayHeaders.transactionId) ?? request.headers.first(GatewayHeaders.graviteeTransactionId) ?? requestId
         var response: Response
         var clientIdentifier: String?
         do {
@@ -61,7 +61,7 @@ public struct GatewayResponder: HTTPResponder {
     }
 
     private func dispatch(_ request: Request, context: Context, requestId: String) async throws -> (Response, String?) {
-        let api = try dispatcher.api(host: request.head.authority ?? request.headers[HTTPField.Name("Host")!], path: request.uri.path)
+        let api = try dispatcher.api(host: request.head.authority ?? request.headers.first(HTTPField.Name("Host")!), path: request.uri.path)
         let kind = Dispatcher.kind(method: request.method, headers: request.headers)
         guard let target = dispatcher.entrypoint(of: api, for: kind) else { throw GatewayError.noContextPath }
         try dispatcher.checkQoS(target)
@@ -98,8 +98,13 @@ public struct GatewayResponder: HTTPResponder {
     /// Keeps the API's in-flight count until the response body has been written, or, for a body
     /// handed over to its connection's event loop, until that stream ends.
     static func tracking(_ response: Response, api: DeployedApi) -> Response {
-        var response = response
         let body = response.body
+        guard body.contentLength != 0 else {
+            // Nothing to write (an accepted POST): the request is done.
+            api.finished()
+            return response
+        }
+        var response = response
         response.body = ResponseBody(contentLength: body.contentLength) { writer in
             let loopWriter = writer as? any EventLoopBodyWriter
             do {

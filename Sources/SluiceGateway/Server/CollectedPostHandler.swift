@@ -31,8 +31,8 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private enum State {
         /// Parts go on to Hummingbird; `unanswered` requests handed on have no response end yet.
         case handingOn(unanswered: Int)
-        /// A taken POST's body is being read.
-        case collecting(HTTPRequest, ByteBuffer?)
+        /// A taken POST's body is being read; `closing` when its client asked to close after it.
+        case collecting(HTTPRequest, ByteBuffer?, closing: Bool)
         /// A taken POST is being answered; what arrives waits in `held`.
         case answering
     }
@@ -73,24 +73,24 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.handingOn(let unanswered), .head(let head)):
-            if unanswered == 0, takes(head) {
-                state = .collecting(head, nil)
+            if unanswered == 0, let closing = takes(head) {
+                state = .collecting(head, nil, closing: closing)
             } else {
                 state = .handingOn(unanswered: unanswered + 1)
                 context.fireChannelRead(wrapInboundOut(part))
             }
         case (.handingOn, _):
             context.fireChannelRead(wrapInboundOut(part))
-        case (.collecting(let head, var body), .body(let chunk)):
+        case (.collecting(let head, var body, let closing), .body(let chunk)):
             if body == nil {
                 body = chunk
             } else {
                 body!.writeImmutableBuffer(chunk)
             }
-            state = .collecting(head, body)
-        case (.collecting(let head, let body), .end):
+            state = .collecting(head, body, closing: closing)
+        case (.collecting(let head, let body, let closing), .end):
             state = .answering
-            answer(head, body: body ?? ByteBuffer(), context: context)
+            answer(head, body: body ?? ByteBuffer(), closing: closing, context: context)
         case (.collecting, .head), (.answering, _):
             // The decoder never sends a head inside a request, and nothing is received while
             // answering: both would be a broken pipeline, which ends the connection.
@@ -98,30 +98,42 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
     }
 
-    /// A POST with a declared length within the limit, asking nothing else of the connection.
-    private func takes(_ head: HTTPRequest) -> Bool {
-        guard head.method == .post else { return false }
+    /// Whether a POST is taken: one with a declared length within the limit, asking nothing else
+    /// of the connection. When taken, whether its client asked to close the connection after it.
+    private func takes(_ head: HTTPRequest) -> Bool? {
+        guard head.method == .post else { return nil }
         // One pass over the fields rather than a lookup per name.
         var length: Int?
+        var closing = false
         for field in head.headerFields {
             switch field.name {
-            case .transferEncoding, .expect, .upgrade: return false
+            case .transferEncoding, .expect, .upgrade: return nil
             case .contentLength:
                 // Repeated, it is left to the general path, as any other doubt.
-                guard length == nil, let value = Int(field.value), value >= 0 else { return false }
+                guard length == nil, let value = Int(field.value), value >= 0 else { return nil }
                 length = value
+            case .connection:
+                closing = closing || Self.asksToClose(field.value)
             default: continue
             }
         }
-        guard let length, length <= maxBodySize else { return false }
-        return true
+        guard let length, length <= maxBodySize else { return nil }
+        return closing
     }
 
-    private func answer(_ head: HTTPRequest, body: ByteBuffer, context: ChannelHandlerContext) {
+    /// A `Connection` value is a list of options (RFC 9110 §7.6.1); `close` may be any of them.
+    static func asksToClose(_ value: String) -> Bool {
+        value.utf8.split(separator: UInt8(ascii: ",")).contains { option in
+            let trimmed = option.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+                .reversed().drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+            return trimmed.count == 5 && zip(trimmed.reversed(), "close".utf8).allSatisfy { $0 | 0x20 == $1 }
+        }
+    }
+
+    private func answer(_ head: HTTPRequest, body: ByteBuffer, closing: Bool, context: ChannelHandlerContext) {
         let channel = context.channel
         let respond = self.respond
         let request = Request(head: head, body: RequestBody(buffer: body))
-        let closing = head.headerFields[.connection]?.lowercased() == "close"
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         if executor == nil { executor = EventLoopTaskExecutor(context.eventLoop) }
         Task(executorPreference: executor) {
