@@ -100,6 +100,48 @@ import Testing
         #expect(recorded.withLock { $0["collected-apart-\(pause)"]?.map { $0.content.text } } == ["one", "two", "three"])
     }
 
+    /// Whether the server closed the connection within a while after answering `request`, and
+    /// the statuses it answered.
+    static func closesAfter(_ request: String, port: Int, answers: Int) async throws -> (closed: Bool, statuses: [String]) {
+        let connection = try await RawConnection.open(port: port)
+        try await connection.send(request)
+        for _ in 0..<300 where Self.statuses(connection.text).count < answers { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<50 where connection.isOpen { try await Task.sleep(for: .milliseconds(10)) }
+        let closed = !connection.isOpen
+        await connection.close()
+        return (closed, Self.statuses(connection.text))
+    }
+
+    @Test("A request closes its connection as its HTTP version and options say, on both paths")
+    func connectionPersistence() async throws {
+        let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-persistence", endpointType: "recording")))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let post10 = "POST /demo HTTP/1.0\r\nHost: test\r\nContent-Length: 3\r\n"
+            // HTTP/1.0 without keep-alive: answered, then closed (a taken POST, and a GET that
+            // Hummingbird answers).
+            #expect(try await Self.closesAfter(post10 + "\r\none", port: port, answers: 1) == (true, ["202"]))
+            #expect(try await Self.closesAfter("GET /nowhere HTTP/1.0\r\nHost: test\r\n\r\n", port: port, answers: 1) == (true, ["404"]))
+            // HTTP/1.0 with keep-alive stays open for the next request.
+            #expect(
+                try await Self.closesAfter(post10 + "Connection: keep-alive\r\n\r\ntwo" + post10 + "Connection: Keep-Alive\r\n\r\nsix", port: port, answers: 2)
+                    == (false, ["202", "202"]))
+            // HTTP/1.1 with close among other options: closed after the answer, and what was
+            // pipelined behind it is not served.
+            #expect(
+                try await Self.closesAfter(
+                    "GET /nowhere HTTP/1.1\r\nHost: test\r\nConnection: keep-alive, close\r\n\r\n" + Self.post("/demo", "lost"), port: port,
+                    answers: 1) == (true, ["404"]))
+            #expect(
+                try await Self.closesAfter(
+                    "POST /demo HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\nConnection: te, Close\r\n\r\nten" + Self.post("/demo", "lost"),
+                    port: port, answers: 1) == (true, ["202"]))
+            // HTTP/1.1 without options stays open.
+            #expect(try await Self.closesAfter(Self.post("/demo", "end"), port: port, answers: 1) == (false, ["202"]))
+        }
+        #expect(recorded.withLock { $0["collected-persistence"]?.map { $0.content.text } } == ["one", "two", "six", "ten", "end"])
+    }
+
     @Test func malformedRequestAfterATakenPostIsAnsweredAfterIt() async throws {
         let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-garbage", endpointType: "recording")))
         try await app.test(.live) { client in

@@ -13,7 +13,9 @@ import NIOHTTPTypesHTTP1
 ///   on the loop (``CollectedPostHandler``).
 ///
 /// The bytes read while deciding are replayed to the handlers chosen, so each request is parsed
-/// once.
+/// once. On both, a ``ConnectionPersistenceHandler`` before the conversion to HTTP types has a
+/// request that asks to close its connection (by its version or its options) say so the one way
+/// the handlers after it read.
 struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let maxBodySize: Int
@@ -40,6 +42,7 @@ struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
                     // Malformed requests are answered by the handler, in their turn.
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withPipeliningAssistance: false, withErrorHandling: false)
+                    try channel.pipeline.syncOperations.addHandler(ConnectionPersistenceHandler())
                     try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                     try channel.pipeline.syncOperations.addHandler(
                         EventStreamConnectionHandler(maxBodySize: maxBodySize, respond: respond))

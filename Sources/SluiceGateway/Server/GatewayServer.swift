@@ -31,7 +31,9 @@ public enum GatewayServer {
             maxFrameSize: settings.webSocketMaxFrameSize, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5))
         let respond = loopResponder(responder, logger: logger)
         let maxBodySize = settings.limits.maxBodySize
-        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [CollectedPostHandler(maxBodySize: maxBodySize, respond: respond)])
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [
+            ConnectionPersistenceHandler.Installer(), CollectedPostHandler(maxBodySize: maxBodySize, respond: respond),
+        ])
         var server = HTTPServerBuilder { responder in
             let hummingbird = HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(http1: http1, ws: webSocket)) {
                 head, channel, _ in
