@@ -142,6 +142,39 @@ import Testing
         #expect(recorded.withLock { $0["collected-persistence"]?.map { $0.content.text } } == ["one", "two", "six", "ten", "end"])
     }
 
+    @Test("A request expecting 100-continue gets it before its body, unless it is over the limit or HTTP/1.0")
+    func expectContinue() async throws {
+        let app = try makeApp(
+            try await makeRegistry(mockDefinition(id: "collected-continue", endpointType: "recording")), settings: testSettings(maxBodySize: 16))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            // Taken on the loop: 100 Continue, and only after the body, 202.
+            let connection = try await RawConnection.open(port: port)
+            try await connection.send("POST /demo HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\nExpect: 100-Continue\r\n\r\n")
+            try await connection.waitFor("HTTP/1.1 100 Continue\r\n\r\n")
+            #expect(Self.statuses(connection.text) == ["100"])
+            try await connection.send("body")
+            try await connection.waitFor("202 Accepted")
+            // A request handed on to Hummingbird, on the same connection: 100, then its answer.
+            try await connection.send("GET /nowhere HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\n\r\n")
+            try await connection.waitFor("404 Not Found")
+            #expect(Self.statuses(connection.text) == ["100", "202", "100", "404"])
+            await connection.close()
+            // Over the limit: the final answer at once, no body needed.
+            let over = try await RawConnection.open(port: port)
+            try await over.send("POST /demo HTTP/1.1\r\nHost: test\r\nContent-Length: 17\r\nExpect: 100-continue\r\n\r\n")
+            try await over.waitFor("413 ")
+            #expect(Self.statuses(over.text) == ["413"])
+            await over.close()
+            // HTTP/1.0: the expectation is ignored; the body is read as it comes.
+            #expect(
+                try await Self.closesAfter(
+                    "POST /demo HTTP/1.0\r\nHost: test\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nold", port: port, answers: 1)
+                    == (true, ["202"]))
+        }
+        #expect(recorded.withLock { $0["collected-continue"]?.map { $0.content.text } } == ["body", "old"])
+    }
+
     @Test func malformedRequestAfterATakenPostIsAnsweredAfterIt() async throws {
         let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-garbage", endpointType: "recording")))
         try await app.test(.live) { client in
@@ -285,7 +318,7 @@ import Testing
         let handedOn: [[HTTPRequestPart]] = [
             Self.post("too long"),
             Self.post("x", headers: [.transferEncoding: "chunked"]),
-            Self.post("x", headers: [.expect: "100-continue"]),
+            Self.post("x", headers: [.expect: "something-else"]),
             Self.post("x", headers: [.upgrade: "websocket", .connection: "upgrade"]),
             post(lengths: ["1", "1"]),
             post(lengths: ["-1"]),

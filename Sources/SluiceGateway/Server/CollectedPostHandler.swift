@@ -73,6 +73,8 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.handingOn(let unanswered), .head(let head)):
+            // Nothing is still to be answered before this request: its interim answer can go now.
+            if unanswered == 0, Self.expectsContinue(head, maxBodySize: maxBodySize) { writeContinue(context: context) }
             if unanswered == 0, let closing = takes(head) {
                 state = .collecting(head, nil, closing: closing)
             } else {
@@ -107,7 +109,11 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
         var closing = false
         for field in head.headerFields {
             switch field.name {
-            case .transferEncoding, .expect, .upgrade: return nil
+            case .transferEncoding, .upgrade: return nil
+            case .expect:
+                // Met before the body is read (``expectsContinue``); any other expectation is
+                // left to the general path.
+                guard Self.isContinue(field.value) else { return nil }
             case .contentLength:
                 // Repeated, it is left to the general path, as any other doubt.
                 guard length == nil, let value = Int(field.value), value >= 0 else { return nil }
@@ -119,6 +125,34 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
         guard let length, length <= maxBodySize else { return nil }
         return closing
+    }
+
+    /// Whether a request waits for `100 Continue` before sending its body (RFC 9110 §10.1.1) and
+    /// gets it: unless its declared body is over the limit, when its final answer (`413`) comes
+    /// instead. An HTTP/1.0 request's expectation never gets here (``HTTP1VersionRules``).
+    static func expectsContinue(_ head: HTTPRequest, maxBodySize: Int) -> Bool {
+        var expects = false
+        for field in head.headerFields {
+            switch field.name {
+            case .expect:
+                guard isContinue(field.value) else { return false }
+                expects = true
+            case .contentLength:
+                if let length = Int(field.value), length > maxBodySize { return false }
+            default: continue
+            }
+        }
+        return expects
+    }
+
+    static func isContinue(_ value: String) -> Bool {
+        value.utf8.count == 12 && zip(value.utf8, "100-continue".utf8).allSatisfy { $0 | 0x20 == $1 | 0x20 }
+    }
+
+    /// `100 Continue`, written as bytes from the encoder's place, as a serialized answer is.
+    private func writeContinue(context: ChannelHandlerContext) {
+        if encoder == nil { encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) }
+        encoder?.writeAndFlush(NIOAny(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
     }
 
     /// A `Connection` value is a list of options (RFC 9110 §7.6.1); `close` may be any of them.

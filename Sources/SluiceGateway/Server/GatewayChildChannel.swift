@@ -13,9 +13,9 @@ import NIOHTTPTypesHTTP1
 ///   on the loop (``CollectedPostHandler``).
 ///
 /// The bytes read while deciding are replayed to the handlers chosen, so each request is parsed
-/// once. On both, a ``ConnectionPersistenceHandler`` before the conversion to HTTP types has a
-/// request that asks to close its connection (by its version or its options) say so the one way
-/// the handlers after it read.
+/// once. On both, ``HTTP1VersionRules`` states before the conversion to HTTP types what a
+/// request's version decides (whether it closes its connection, whether it may expect
+/// `100 Continue`).
 struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let maxBodySize: Int
@@ -42,7 +42,7 @@ struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
                     // Malformed requests are answered by the handler, in their turn.
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withPipeliningAssistance: false, withErrorHandling: false)
-                    try channel.pipeline.syncOperations.addHandler(ConnectionPersistenceHandler())
+                    try channel.pipeline.syncOperations.addHandler(HTTP1VersionRules())
                     try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                     try channel.pipeline.syncOperations.addHandler(
                         EventStreamConnectionHandler(maxBodySize: maxBodySize, respond: respond))

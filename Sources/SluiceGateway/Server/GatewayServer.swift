@@ -32,7 +32,7 @@ public enum GatewayServer {
         let respond = loopResponder(responder, logger: logger)
         let maxBodySize = settings.limits.maxBodySize
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [
-            ConnectionPersistenceHandler.Installer(), CollectedPostHandler(maxBodySize: maxBodySize, respond: respond),
+            HTTP1VersionRules.Installer(), CollectedPostHandler(maxBodySize: maxBodySize, respond: respond),
         ])
         var server = HTTPServerBuilder { responder in
             let hummingbird = HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(http1: http1, ws: webSocket)) {
