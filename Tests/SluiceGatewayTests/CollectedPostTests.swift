@@ -413,10 +413,10 @@ import Testing
 
     @Test func connectionOptionsOtherThanCloseKeepTheConnection() {
         for value in ["keep-alive", "closed", "upgrade, keep-alive", "clos", "", "close-ish", "xclose"] {
-            #expect(!CollectedPostHandler.asksToClose(value), "\(value)")
+            #expect(!CollectedPostHandler.HeadFacts.asksToClose(value), "\(value)")
         }
         for value in ["close", "CLOSE", "keep-alive,close", " close ", "a, b, close, c"] {
-            #expect(CollectedPostHandler.asksToClose(value), "\(value)")
+            #expect(CollectedPostHandler.HeadFacts.asksToClose(value), "\(value)")
         }
     }
 

@@ -73,10 +73,11 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.handingOn(let unanswered), .head(let head)):
+            let facts = HeadFacts(head)
             // Nothing is still to be answered before this request: its interim answer can go now.
-            if unanswered == 0, Self.expectsContinue(head, maxBodySize: maxBodySize) { writeContinue(context: context) }
-            if unanswered == 0, let closing = takes(head) {
-                state = .collecting(head, nil, closing: closing)
+            if unanswered == 0, facts.getsContinue(maxBodySize: maxBodySize) { writeContinue(context: context) }
+            if unanswered == 0, head.method == .post, facts.isPlain(maxBodySize: maxBodySize) {
+                state = .collecting(head, nil, closing: facts.closing)
             } else {
                 state = .handingOn(unanswered: unanswered + 1)
                 context.fireChannelRead(wrapInboundOut(part))
@@ -100,68 +101,72 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
     }
 
-    /// Whether a POST is taken: one with a declared length within the limit, asking nothing else
-    /// of the connection. When taken, whether its client asked to close the connection after it.
-    private func takes(_ head: HTTPRequest) -> Bool? {
-        guard head.method == .post else { return nil }
-        // One pass over the fields rather than a lookup per name.
+    /// What the handler reads of a request head, in one pass over its fields rather than a lookup
+    /// per name.
+    struct HeadFacts {
+        /// The declared body length, when declared once and well.
         var length: Int?
+        /// `Content-Length` repeated, negative or malformed: left to the general path.
+        var lengthInDoubt = false
+        /// `close` among the `Connection` options.
         var closing = false
-        for field in head.headerFields {
-            switch field.name {
-            case .transferEncoding, .upgrade: return nil
-            case .expect:
-                // Met before the body is read (``expectsContinue``); any other expectation is
-                // left to the general path.
-                guard Self.isContinue(field.value) else { return nil }
-            case .contentLength:
-                // Repeated, it is left to the general path, as any other doubt.
-                guard length == nil, let value = Int(field.value), value >= 0 else { return nil }
-                length = value
-            case .connection:
-                closing = closing || Self.asksToClose(field.value)
-            default: continue
+        /// `Expect: 100-continue` (RFC 9110 §10.1.1). An HTTP/1.0 request's never gets here
+        /// (``HTTP1VersionRules``).
+        var expectsContinue = false
+        /// A transfer coding, an upgrade, or another expectation: for the general path.
+        var asksMore = false
+
+        init(_ head: HTTPRequest) {
+            for field in head.headerFields {
+                switch field.name {
+                case .transferEncoding, .upgrade: asksMore = true
+                case .expect:
+                    if HeadFacts.isContinue(field.value) { expectsContinue = true } else { asksMore = true }
+                case .contentLength:
+                    if length == nil, !lengthInDoubt, let value = Int(field.value), value >= 0 {
+                        length = value
+                    } else {
+                        length = nil
+                        lengthInDoubt = true
+                    }
+                case .connection:
+                    closing = closing || HeadFacts.asksToClose(field.value)
+                default: continue
+                }
             }
         }
-        guard let length, length <= maxBodySize else { return nil }
-        return closing
-    }
 
-    /// Whether a request waits for `100 Continue` before sending its body (RFC 9110 §10.1.1) and
-    /// gets it: unless its declared body is over the limit, when its final answer (`413`) comes
-    /// instead. An HTTP/1.0 request's expectation never gets here (``HTTP1VersionRules``).
-    static func expectsContinue(_ head: HTTPRequest, maxBodySize: Int) -> Bool {
-        var expects = false
-        for field in head.headerFields {
-            switch field.name {
-            case .expect:
-                guard isContinue(field.value) else { return false }
-                expects = true
-            case .contentLength:
-                if let length = Int(field.value), length > maxBodySize { return false }
-            default: continue
+        /// A request with a declared body within the limit, asking nothing else of the
+        /// connection: a POST like this is taken.
+        func isPlain(maxBodySize: Int) -> Bool {
+            guard !asksMore, let length else { return false }
+            return length <= maxBodySize
+        }
+
+        /// It gets `100 Continue`: unless its declared body is over the limit, when its final
+        /// answer (`413`) comes instead.
+        func getsContinue(maxBodySize: Int) -> Bool {
+            expectsContinue && (length ?? 0) <= maxBodySize
+        }
+
+        static func isContinue(_ value: String) -> Bool {
+            value.utf8.count == 12 && zip(value.utf8, "100-continue".utf8).allSatisfy { $0 | 0x20 == $1 | 0x20 }
+        }
+
+        /// A `Connection` value is a list of options (RFC 9110 §7.6.1); `close` may be any of them.
+        static func asksToClose(_ value: String) -> Bool {
+            value.utf8.split(separator: UInt8(ascii: ",")).contains { option in
+                let trimmed = option.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+                    .reversed().drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+                return trimmed.count == 5 && zip(trimmed.reversed(), "close".utf8).allSatisfy { $0 | 0x20 == $1 }
             }
         }
-        return expects
-    }
-
-    static func isContinue(_ value: String) -> Bool {
-        value.utf8.count == 12 && zip(value.utf8, "100-continue".utf8).allSatisfy { $0 | 0x20 == $1 | 0x20 }
     }
 
     /// `100 Continue`, written as bytes from the encoder's place, as a serialized answer is.
     private func writeContinue(context: ChannelHandlerContext) {
         if encoder == nil { encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) }
         encoder?.writeAndFlush(NIOAny(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
-    }
-
-    /// A `Connection` value is a list of options (RFC 9110 §7.6.1); `close` may be any of them.
-    static func asksToClose(_ value: String) -> Bool {
-        value.utf8.split(separator: UInt8(ascii: ",")).contains { option in
-            let trimmed = option.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
-                .reversed().drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
-            return trimmed.count == 5 && zip(trimmed.reversed(), "close".utf8).allSatisfy { $0 | 0x20 == $1 }
-        }
     }
 
     private func answer(_ head: HTTPRequest, body: ByteBuffer, closing: Bool, context: ChannelHandlerContext) {
