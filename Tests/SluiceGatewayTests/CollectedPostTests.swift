@@ -175,6 +175,25 @@ import Testing
         #expect(recorded.withLock { $0["collected-continue"]?.map { $0.content.text } } == ["body", "old"])
     }
 
+    @Test(
+        "A connection whose first request cannot be decoded gets 400 and is closed",
+        arguments: [
+            "NOT HTTP AT ALL\r\n\r\n",
+            "POST /demo HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+            "POST /demo HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "GET /demo HTTP/1.1\r\nHost: test\r\nX-Big: \(String(repeating: "a", count: 100_000))\r\n\r\n",
+        ])
+    func malformedFirstRequest(request: String) async throws {
+        let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-malformed-first", endpointType: "recording")))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let (closed, statuses) = try await Self.closesAfter(request, port: port, answers: 1)
+            #expect(closed)
+            #expect(statuses == ["400"])
+        }
+        #expect(recorded.withLock { $0["collected-malformed-first"] } == nil)
+    }
+
     @Test func malformedRequestAfterATakenPostIsAnsweredAfterIt() async throws {
         let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-garbage", endpointType: "recording")))
         try await app.test(.live) { client in

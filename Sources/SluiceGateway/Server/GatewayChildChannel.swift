@@ -28,7 +28,9 @@ struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     }
 
     enum Route: Sendable {
-        case hummingbird(Base.Value)
+        /// Hummingbird serves the connection once its first request has been decoded (true), not
+        /// when it could not be (the connection is answered and closed then) or none came.
+        case hummingbird(Base.Value, firstRequest: EventLoopFuture<Bool>)
         /// Served from the event loop, or closed before a request came: no task needed.
         case served
     }
@@ -48,7 +50,12 @@ struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
                         EventStreamConnectionHandler(maxBodySize: maxBodySize, respond: respond))
                     return channel.eventLoop.makeSucceededFuture(.served)
                 case .other:
-                    return base.setup(channel: channel, logger: logger).map { .hummingbird($0) }
+                    return base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+                        let decoded = channel.eventLoop.makePromise(of: Bool.self)
+                        let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+                        try channel.pipeline.syncOperations.addHandler(MalformedFirstRequestHandler(decoded: decoded), position: .after(decoder))
+                        return .hummingbird(value, firstRequest: decoded.futureResult)
+                    }
                 }
             }
             try channel.pipeline.syncOperations.addHandler(sniffer)
@@ -57,8 +64,51 @@ struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     }
 
     func handle(value: Value, logger: Logger) async {
-        guard case .hummingbird(let base)? = try? await value.route.get() else { return }
+        guard case .hummingbird(let base, let firstRequest)? = try? await value.route.get(),
+            (try? await firstRequest.get()) == true
+        else { return }
         await self.base.handle(value: base, logger: logger)
+    }
+}
+
+/// Answers `400` and closes the connection when its first request cannot be decoded. Hummingbird
+/// answers a malformed request itself once the connection has been found not to be a WebSocket
+/// upgrade; before that, while its upgrade handler waits for the first request, a decoding error
+/// went unanswered and the connection stayed open. `decoded` says which it was: true once the
+/// first request's head has been decoded (and this leaves; it never reads what passes through,
+/// which after an upgrade is no longer HTTP), false when it could not be or none came. So
+/// Hummingbird's connection task starts only for a connection it can serve.
+final class MalformedFirstRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    static let answer: StaticString = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+    private let decoded: EventLoopPromise<Bool>
+
+    init(decoded: EventLoopPromise<Bool>) {
+        self.decoded = decoded
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        decoded.succeed(true)
+        context.fireChannelRead(data)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        decoded.succeed(false)
+        let encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+        encoder?.writeAndFlush(NIOAny(ByteBuffer(staticString: Self.answer)), promise: nil)
+        context.close(promise: nil)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // Closed before a request was decoded (or removed after one: then this does nothing).
+        decoded.succeed(false)
     }
 }
 
