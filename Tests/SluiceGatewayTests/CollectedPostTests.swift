@@ -194,6 +194,28 @@ import Testing
         #expect(recorded.withLock { $0["collected-malformed-first"] } == nil)
     }
 
+    @Test("A connection that has not sent its first request's head in time is closed; one that has is kept")
+    func requestHeadTimeout() async throws {
+        var settings = testSettings()
+        settings.requestHeadTimeout = .milliseconds(200)
+        let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-head-timeout", endpointType: "recording")), settings: settings)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            // Nothing, part of a POST's head, part of an event stream's head.
+            for partial in ["", "POST /demo HTTP/1.1\r\nHost: te", "GET /demo HTTP/1.1\r\nAccept: text/event-stream\r\n"] {
+                let connection = try await RawConnection.open(port: port)
+                if !partial.isEmpty { try await connection.send(partial) }
+                for _ in 0..<300 where connection.isOpen { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(!connection.isOpen, "\(partial.debugDescription)")
+                #expect(connection.text.isEmpty)
+                await connection.close()
+            }
+            // A first request in time is answered, and its connection stays open past the timeout.
+            #expect(try await Self.closesAfter(Self.post("/demo", "kept"), port: port, answers: 1) == (false, ["202"]))
+        }
+        #expect(recorded.withLock { $0["collected-head-timeout"]?.map { $0.content.text } } == ["kept"])
+    }
+
     @Test func malformedRequestAfterATakenPostIsAnsweredAfterIt() async throws {
         let app = try makeApp(try await makeRegistry(mockDefinition(id: "collected-garbage", endpointType: "recording")))
         try await app.test(.live) { client in

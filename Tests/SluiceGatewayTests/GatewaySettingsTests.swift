@@ -10,6 +10,7 @@ import Testing
         #expect(settings.host == "127.0.0.1")
         #expect(settings.port == 8082)
         #expect(settings.maxBodySize == 1_048_576)
+        #expect(settings.requestHeadTimeout == .seconds(30))
         #expect(settings.webSocketMaxFrameSize == 65_536)
         #expect(settings.webSocketMaxMessageSize == 262_144)
         #expect(settings.drainTimeout == .seconds(10))
@@ -27,6 +28,17 @@ import Testing
             _ = try GatewaySettings(config: ConfigReader(provider: InMemoryProvider(values: ["fanOut.subscriberBufferSize": 0])))
         } throws: { error in
             (error as? SettingsError)?.description.contains("fanOut.subscriberBufferSize: must be between 1 and 1000000") == true
+        }
+    }
+
+    @Test func requestHeadTimeoutComesFromTheEnvironmentAndIsChecked() throws {
+        let environment = EnvironmentVariablesProvider(environmentVariables: ["SLUICE_HTTP_REQUEST_HEAD_TIMEOUT_MS": "1500"])
+            .prefixKeys(with: "sluice")
+        #expect(try GatewaySettings(config: ConfigReader(provider: environment)).requestHeadTimeout == .milliseconds(1500))
+        #expect {
+            _ = try GatewaySettings(config: ConfigReader(provider: InMemoryProvider(values: ["http.requestHeadTimeoutMs": 0])))
+        } throws: { error in
+            (error as? SettingsError)?.description.contains("http.requestHeadTimeoutMs: must be between 100 and 3600000") == true
         }
     }
 

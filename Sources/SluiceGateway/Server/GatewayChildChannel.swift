@@ -19,6 +19,8 @@ import NIOHTTPTypesHTTP1
 struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let maxBodySize: Int
+    /// How long the connection has to send its first request's head (`http.requestHeadTimeoutMs`).
+    let requestHeadTimeout: TimeAmount
     let respond: LoopResponder
 
     struct Value: ServerChildChannelValue {
@@ -38,9 +40,21 @@ struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let route = channel.eventLoop.makePromise(of: Route.self)
+            // True once the first request's head has been read whole, false when it could not be
+            // or the connection closed first; past the timeout the connection is closed. (Nothing
+            // of this outlives the first head: an idle connection keeps no callback.)
+            let firstHead = channel.eventLoop.makePromise(of: Bool.self)
+            let deadline = channel.eventLoop.scheduleTask(in: requestHeadTimeout) {
+                firstHead.succeed(false)
+                channel.close(promise: nil)
+            }
+            firstHead.futureResult.whenComplete { _ in deadline.cancel() }
+            route.futureResult.whenFailure { _ in firstHead.succeed(false) }
             let sniffer = ConnectionSniffer(route: route) { connection, channel in
                 switch connection {
                 case .eventStream:
+                    // The sniffer decides on an event stream only once the head is whole.
+                    firstHead.succeed(true)
                     // Malformed requests are answered by the handler, in their turn.
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withPipeliningAssistance: false, withErrorHandling: false)
@@ -51,10 +65,9 @@ struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
                     return channel.eventLoop.makeSucceededFuture(.served)
                 case .other:
                     return base.setup(channel: channel, logger: logger).flatMapThrowing { value in
-                        let decoded = channel.eventLoop.makePromise(of: Bool.self)
                         let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-                        try channel.pipeline.syncOperations.addHandler(MalformedFirstRequestHandler(decoded: decoded), position: .after(decoder))
-                        return .hummingbird(value, firstRequest: decoded.futureResult)
+                        try channel.pipeline.syncOperations.addHandler(MalformedFirstRequestHandler(decoded: firstHead), position: .after(decoder))
+                        return .hummingbird(value, firstRequest: firstHead.futureResult)
                     }
                 }
             }

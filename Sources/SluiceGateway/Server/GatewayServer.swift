@@ -39,7 +39,8 @@ public enum GatewayServer {
                 head, channel, _ in
                 upgrade(head, channel: channel, dispatcher: dispatcher)
             }
-            return GatewayChildChannel(base: hummingbird, maxBodySize: maxBodySize, respond: respond)
+            return GatewayChildChannel(
+                base: hummingbird, maxBodySize: maxBodySize, requestHeadTimeout: .init(settings.requestHeadTimeout), respond: respond)
         }
         if let certificate = settings.tlsCertificatePath, let key = settings.tlsKeyPath {
             server = try .tls(server, tlsConfiguration: tlsConfiguration(certificate: certificate, key: key))

@@ -12,6 +12,10 @@ public struct GatewaySettings: Sendable, Equatable {
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
     public var maxBodySize = 1 << 20
+    /// How long a new connection has to send the head of its first request; past it, the
+    /// connection is closed (a client that opens connections and sends nothing, or a head a byte
+    /// at a time, holds no connection longer).
+    public var requestHeadTimeout: Duration = .seconds(30)
     public var webSocketMaxFrameSize = 65_536
     public var webSocketMaxMessageSize = 262_144
     /// A definition file or a directory of them.
@@ -44,7 +48,7 @@ public struct GatewaySettings: Sendable, Equatable {
     /// The settings keys, as they appear in a settings file (dotted) and in the environment
     /// (`SLUICE_` + upper case with `_`).
     public static let keys = [
-        "http.host", "http.port", "http.maxBodySize", "http.tls.certificate", "http.tls.key", "websocket.maxFrameSize",
+        "http.host", "http.port", "http.maxBodySize", "http.requestHeadTimeoutMs", "http.tls.certificate", "http.tls.key", "websocket.maxFrameSize",
         "websocket.maxMessageSize", "config.path", "config.watchIntervalMs", "shutdown.drainTimeoutSeconds", "log.level",
         "log.format", "management.enabled", "management.host", "management.port", "management.database", "management.open",
         "management.syncIntervalMs", "fanOut.subscriberBufferSize", "fanOut.slowSubscriberTimeoutMs",
@@ -79,6 +83,7 @@ public struct GatewaySettings: Sendable, Equatable {
             problems.append("http.tls: give both a certificate and a key, or neither")
         }
         maxBodySize = integer("http.maxBodySize", maxBodySize, minimum: 1)
+        requestHeadTimeout = .milliseconds(integer("http.requestHeadTimeoutMs", 30_000, minimum: 100, maximum: 3_600_000))
         webSocketMaxFrameSize = integer("websocket.maxFrameSize", webSocketMaxFrameSize, minimum: 125, maximum: 1 << 24)
         webSocketMaxMessageSize = integer("websocket.maxMessageSize", webSocketMaxMessageSize, minimum: 125, maximum: 1 << 30)
         configPath = config.string(forKey: "config.path")
