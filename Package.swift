@@ -159,6 +159,9 @@ let package = Package(
         .executableTarget(
             name: "nio-floor",
             dependencies: [
+                "KafkaClient",
+                "MQTT5",
+                "SluiceCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

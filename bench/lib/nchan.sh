@@ -127,25 +127,54 @@ yardstick_publish() {
   fi
   if [ ! -s "$nio" ]; then
     log "yardstick: bare SwiftNIO 202 (nio-floor), $connections connections, ${PUBLISH_DURATION}s"
-    "$NIO_FLOOR_BIN" "$NIO_FLOOR_PORT" >"$nio.server.log" 2>&1 &
-    NIO_FLOOR_PID=$!
-    local up=0
-    for _ in $(seq 1 100); do
-      [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data ready "http://127.0.0.1:$NIO_FLOOR_PORT/ok" 2>/dev/null || true)" = 202 ] && { up=1; break; }
-      sleep 0.1
-    done
-    if [ $up = 1 ]; then
-      run_tool "$nio" "yardstick SwiftNIO 202 ($connections connections)" \
-        "$TOOLS/httpload" --port "$NIO_FLOOR_PORT" --path /ok --connections "$connections" \
-        --duration "$PUBLISH_DURATION" --warmup "$WARMUP" --size "$size" --expect 202 --watch server="$NIO_FLOOR_PID"
-    else
-      tool_failed "yardstick SwiftNIO 202: nio-floor did not answer on :$NIO_FLOOR_PORT (log: $nio.server.log)"
-    fi
-    nio_floor_stop
+    nio_floor_measure "$nio" "yardstick SwiftNIO 202" "$connections" "$size" --
   fi
   YARDSTICK_PUB=$pub
   YARDSTICK_OK=$ok
   YARDSTICK_NIO=$nio
+}
+
+# nio_floor_measure OUT WHAT CONNECTIONS SIZE [--watch broker=PID ...] -- [NIO_FLOOR_ARGS...]: starts
+# nio-floor on :$NIO_FLOOR_PORT with NIO_FLOOR_ARGS, measures it with httpload into OUT, stops it.
+nio_floor_measure() {
+  local out=$1 what=$2 connections=$3 size=$4 watch=()
+  shift 4
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do watch+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  "$NIO_FLOOR_BIN" "$NIO_FLOOR_PORT" "$@" >"$out.server.log" 2>&1 &
+  NIO_FLOOR_PID=$!
+  local up=0
+  for _ in $(seq 1 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data ready "http://127.0.0.1:$NIO_FLOOR_PORT/ok" 2>/dev/null || true)" = 202 ] && { up=1; break; }
+    sleep 0.1
+  done
+  if [ $up = 1 ]; then
+    run_tool "$out" "$what ($connections connections)" \
+      "$TOOLS/httpload" --port "$NIO_FLOOR_PORT" --path /ok --connections "$connections" \
+      --duration "$PUBLISH_DURATION" --warmup "$WARMUP" --size "$size" --expect 202 --watch server="$NIO_FLOOR_PID" "${watch[@]}"
+  else
+    tool_failed "$what: nio-floor did not answer on :$NIO_FLOOR_PORT (log: $out.server.log)"
+  fi
+  nio_floor_stop
+}
+
+# publish_ceiling_rows SLUICE_OUT NAME CONNECTIONS SIZE BROKER BROKER_PID NIO_FLOOR_ARGS...: the row
+# comparing a POST workload's Sluice figure with nio-floor publishing to the same broker with
+# Sluice's own client (NIO_FLOOR_ARGS: --kafka ... or --mqtt ...), measured right after Sluice:
+# what a gateway on SwiftNIO with that client could answer here with no gateway work at all.
+publish_ceiling_rows() {
+  local sl=$1 name=$2 connections=$3 size=$4 broker=$5 broker_pid=$6 out="$OUT/$2.nio-floor.txt"
+  shift 6
+  log "$name: ceiling: bare SwiftNIO server publishing to $broker with Sluice's client, $connections connections, ${PUBLISH_DURATION}s"
+  nio_floor_measure "$out" "$name: SwiftNIO → $broker" "$connections" "$size" --watch broker="$broker_pid" -- "$@"
+  [ -s "$out" ] || return 0
+  row "" "acked/s vs SwiftNIO→$broker" "$(fmt "$(kv "$sl" rate)" 0)" "$(fmt "$(kv "$out" rate)" 0)" "$(ratio "$(kv "$sl" rate)" "$(kv "$out" rate)")" \
+    "" "$(kv "$sl" cpu_broker)/$(kv "$out" cpu_broker)" "$(kv "$sl" cpu_loadgen)/$(kv "$out" cpu_loadgen)" "" \
+    "ceiling: bench/nio-floor $*, $connections conns, $size B, server CPU $(kv "$out" cpu_server) s; p50 $(kv "$out" latency_p50_ms) ms, p99 $(kv "$out" latency_p99_ms) ms"
+  local errors
+  errors=$(awk -F= '/^(non_expected|connect_errors|io_errors|closed_by_server|parse_errors)=/ {n += $2} END {print n + 0}' "$out")
+  [ "$errors" = 0 ] || note "$name: SwiftNIO → $broker: $(kv_lines "$out" 'status_[0-9]+|connect_errors|io_errors|closed_by_server|parse_errors' | awk '!/=0$/' | tr '\n' ' ')"
+  loadgen_busy_note "$name" "SwiftNIO → $broker" "$out"
 }
 
 NIO_FLOOR_PID=""

@@ -150,6 +150,7 @@ kafka_post() {
     --watch sluice="$SLUICE_PID" --watch broker="$TANSU_PID"
   publish_rows "$name" "$sl" "$base" \
     "$connections conns, ${KAFKA_MESSAGE_SIZE} B, ${PUBLISH_DURATION}s (+${WARMUP}s warm-up), acks $(kv "$base" setting_acks | sed "s/^-1$/all/"), idempotence $(kv "$base" setting_enable_idempotence), max.in.flight $(kv "$base" setting_max_in_flight_requests_per_connection), linger.ms $(kv "$base" setting_linger_ms), batch.num.messages $(kv "$base" setting_batch_num_messages), batch.size $(kv "$base" setting_batch_size), compression $(kv "$base" setting_compression_type)"
+  publish_ceiling_rows "$sl" "$name" "$connections" "$KAFKA_MESSAGE_SIZE" Kafka "$TANSU_PID" --kafka "$KAFKA_BROKERS" --topic "$KAFKA_TOPIC"
   yardstick_publish_rows "$sl" "$connections" "$KAFKA_MESSAGE_SIZE"
   [ "$(kv "$base" client_errors)" = 0 ] || note "$name: baseline: librdkafka reported $(kv "$base" client_errors) errors (see $base.err)"
   sluice_log_note "$name" "$log_before"

@@ -132,6 +132,7 @@ mqtt_post() {
     --watch sluice="$SLUICE_PID" --watch broker="$MOSQUITTO_PID"
 
   publish_rows "$name" "$sl" "$base" "$connections conns, ${MQTT_MESSAGE_SIZE} B, ${PUBLISH_DURATION}s (+${WARMUP}s warm-up), QoS 1"
+  publish_ceiling_rows "$sl" "$name" "$connections" "$MQTT_MESSAGE_SIZE" Mosquitto "$MOSQUITTO_PID" --mqtt "127.0.0.1:$MOSQUITTO_PORT" --topic "$MQTT_TOPIC"
   yardstick_publish_rows "$sl" "$connections" "$MQTT_MESSAGE_SIZE"
   sluice_log_note "$name" "$log_before"
 }
