@@ -305,7 +305,7 @@ import Testing
         let channel = NIOAsyncTestingChannel()
         let respond = responder.respond
         try await channel.testingEventLoop.executeInContext {
-            try channel.pipeline.syncOperations.addHandler(CollectedPostHandler(maxBodySize: maxBodySize, respond: respond))
+            try channel.pipeline.syncOperations.addHandler(CollectedPostHandler(maxBodySize: maxBodySize, idleTimeout: .seconds(60), respond: respond))
         }
         return channel
     }

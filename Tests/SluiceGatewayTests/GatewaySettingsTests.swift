@@ -11,6 +11,7 @@ import Testing
         #expect(settings.port == 8082)
         #expect(settings.maxBodySize == 1_048_576)
         #expect(settings.requestHeadTimeout == .seconds(30))
+        #expect(settings.idleTimeout == .seconds(60))
         #expect(settings.webSocketMaxFrameSize == 65_536)
         #expect(settings.webSocketMaxMessageSize == 262_144)
         #expect(settings.drainTimeout == .seconds(10))
@@ -39,6 +40,17 @@ import Testing
             _ = try GatewaySettings(config: ConfigReader(provider: InMemoryProvider(values: ["http.requestHeadTimeoutMs": 0])))
         } throws: { error in
             (error as? SettingsError)?.description.contains("http.requestHeadTimeoutMs: must be between 100 and 3600000") == true
+        }
+    }
+
+    @Test func idleTimeoutComesFromTheEnvironmentAndIsChecked() throws {
+        let environment = EnvironmentVariablesProvider(environmentVariables: ["SLUICE_HTTP_IDLE_TIMEOUT_MS": "75000"])
+            .prefixKeys(with: "sluice")
+        #expect(try GatewaySettings(config: ConfigReader(provider: environment)).idleTimeout == .seconds(75))
+        #expect {
+            _ = try GatewaySettings(config: ConfigReader(provider: InMemoryProvider(values: ["http.idleTimeoutMs": 4_000_000])))
+        } throws: { error in
+            (error as? SettingsError)?.description.contains("http.idleTimeoutMs: must be between 100 and 3600000") == true
         }
     }
 

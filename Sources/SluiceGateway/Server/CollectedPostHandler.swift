@@ -27,6 +27,9 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     private let respond: LoopResponder
     private let maxBodySize: Int
+    /// Closes the connection once idle for `http.idleTimeoutMs`: this handler sees every request
+    /// of it, taken or handed on (Hummingbird's own idle timeout would not see those taken).
+    private let idle: IdleConnectionTimer
 
     private enum State {
         /// Parts go on to Hummingbird; `unanswered` requests handed on have no response end yet.
@@ -48,9 +51,19 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// there (``HTTP1ResponseBytes``).
     private var encoder: ChannelHandlerContext?
 
-    init(maxBodySize: Int, respond: @escaping LoopResponder) {
+    init(maxBodySize: Int, idleTimeout: TimeAmount, respond: @escaping LoopResponder) {
         self.maxBodySize = maxBodySize
         self.respond = respond
+        idle = IdleConnectionTimer(timeout: idleTimeout)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // Added as the first request arrives, which makes it busy at once.
+        if context.channel.isActive { idle.becameIdle(context: context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idle.stop()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -73,6 +86,7 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.handingOn(let unanswered), .head(let head)):
+            idle.becameBusy()
             let facts = HeadFacts(head)
             // Nothing is still to be answered before this request: its interim answer can go now.
             if unanswered == 0, facts.getsContinue(maxBodySize: maxBodySize) { writeContinue(context: context) }
@@ -234,6 +248,7 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
             }
         }
         if replayed { context.fireChannelReadComplete() }
+        if case .handingOn(unanswered: 0) = state { idle.becameIdle(context: context) }
         if held.releasesRead(answering: answering) { context.read() }
     }
 
@@ -259,6 +274,7 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data), case .handingOn(let unanswered) = state, unanswered > 0 {
             state = .handingOn(unanswered: unanswered - 1)
+            if unanswered == 1 { idle.becameIdle(context: context) }
         }
         context.write(data, promise: promise)
     }

@@ -45,10 +45,23 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// The response being written, if any.
     private var writer: EventLoopResponseWriter?
     private var executor: EventLoopTaskExecutor?
+    /// Closes the connection once idle for `http.idleTimeoutMs` between requests (a live stream
+    /// is a request being answered).
+    private let idle: IdleConnectionTimer
 
-    init(maxBodySize: Int, respond: @escaping LoopResponder) {
+    init(maxBodySize: Int, idleTimeout: TimeAmount, respond: @escaping LoopResponder) {
         self.maxBodySize = maxBodySize
         self.respond = respond
+        idle = IdleConnectionTimer(timeout: idleTimeout)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // Added as the first request arrives, which makes it busy at once.
+        if context.channel.isActive { idle.becameIdle(context: context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idle.stop()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -81,6 +94,7 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.awaitingHead, .head(let head)):
+            idle.becameBusy()
             guard head.headerFields[.upgrade] == nil else {
                 state = .refused
                 refuse(.badRequest, "An upgrade needs a connection of its own: this one serves event streams", context: context)
@@ -174,6 +188,7 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
             context.close(promise: nil)
             return
         }
+        if case .awaitingHead = state { idle.becameIdle(context: context) }
         if held.releasesRead(answering: answering) { context.read() }
     }
 

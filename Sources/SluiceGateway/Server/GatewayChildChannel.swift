@@ -21,6 +21,8 @@ struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     let maxBodySize: Int
     /// How long the connection has to send its first request's head (`http.requestHeadTimeoutMs`).
     let requestHeadTimeout: TimeAmount
+    /// How long a connection may stay idle between requests (`http.idleTimeoutMs`).
+    let idleTimeout: TimeAmount
     let respond: LoopResponder
 
     struct Value: ServerChildChannelValue {
@@ -61,7 +63,7 @@ struct GatewayChildChannel<Base: ServerChildChannel>: ServerChildChannel {
                     try channel.pipeline.syncOperations.addHandler(HTTP1VersionRules())
                     try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                     try channel.pipeline.syncOperations.addHandler(
-                        EventStreamConnectionHandler(maxBodySize: maxBodySize, respond: respond))
+                        EventStreamConnectionHandler(maxBodySize: maxBodySize, idleTimeout: idleTimeout, respond: respond))
                     return channel.eventLoop.makeSucceededFuture(.served)
                 case .other:
                     return base.setup(channel: channel, logger: logger).flatMapThrowing { value in

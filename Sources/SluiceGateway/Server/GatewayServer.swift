@@ -32,7 +32,8 @@ public enum GatewayServer {
         let respond = loopResponder(responder, logger: logger)
         let maxBodySize = settings.limits.maxBodySize
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [
-            HTTP1VersionRules.Installer(), CollectedPostHandler(maxBodySize: maxBodySize, respond: respond),
+            HTTP1VersionRules.Installer(),
+            CollectedPostHandler(maxBodySize: maxBodySize, idleTimeout: .init(settings.idleTimeout), respond: respond),
         ])
         var server = HTTPServerBuilder { responder in
             let hummingbird = HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(http1: http1, ws: webSocket)) {
@@ -40,7 +41,8 @@ public enum GatewayServer {
                 upgrade(head, channel: channel, dispatcher: dispatcher)
             }
             return GatewayChildChannel(
-                base: hummingbird, maxBodySize: maxBodySize, requestHeadTimeout: .init(settings.requestHeadTimeout), respond: respond)
+                base: hummingbird, maxBodySize: maxBodySize, requestHeadTimeout: .init(settings.requestHeadTimeout),
+                idleTimeout: .init(settings.idleTimeout), respond: respond)
         }
         if let certificate = settings.tlsCertificatePath, let key = settings.tlsKeyPath {
             server = try .tls(server, tlsConfiguration: tlsConfiguration(certificate: certificate, key: key))

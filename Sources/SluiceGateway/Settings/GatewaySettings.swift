@@ -16,6 +16,10 @@ public struct GatewaySettings: Sendable, Equatable {
     /// connection is closed (a client that opens connections and sends nothing, or a head a byte
     /// at a time, holds no connection longer).
     public var requestHeadTimeout: Duration = .seconds(30)
+    /// How long a keep-alive connection may stay idle (no request being read or answered, no live
+    /// stream) before it is closed: idle connections hold no file descriptor for ever, and a later
+    /// request's head sent a byte at a time holds none longer than this.
+    public var idleTimeout: Duration = .seconds(60)
     public var webSocketMaxFrameSize = 65_536
     public var webSocketMaxMessageSize = 262_144
     /// A definition file or a directory of them.
@@ -48,8 +52,8 @@ public struct GatewaySettings: Sendable, Equatable {
     /// The settings keys, as they appear in a settings file (dotted) and in the environment
     /// (`SLUICE_` + upper case with `_`).
     public static let keys = [
-        "http.host", "http.port", "http.maxBodySize", "http.requestHeadTimeoutMs", "http.tls.certificate", "http.tls.key", "websocket.maxFrameSize",
-        "websocket.maxMessageSize", "config.path", "config.watchIntervalMs", "shutdown.drainTimeoutSeconds", "log.level",
+        "http.host", "http.port", "http.maxBodySize", "http.requestHeadTimeoutMs", "http.idleTimeoutMs", "http.tls.certificate",
+        "http.tls.key", "websocket.maxFrameSize", "websocket.maxMessageSize", "config.path", "config.watchIntervalMs", "shutdown.drainTimeoutSeconds", "log.level",
         "log.format", "management.enabled", "management.host", "management.port", "management.database", "management.open",
         "management.syncIntervalMs", "fanOut.subscriberBufferSize", "fanOut.slowSubscriberTimeoutMs",
     ]
@@ -84,6 +88,7 @@ public struct GatewaySettings: Sendable, Equatable {
         }
         maxBodySize = integer("http.maxBodySize", maxBodySize, minimum: 1)
         requestHeadTimeout = .milliseconds(integer("http.requestHeadTimeoutMs", 30_000, minimum: 100, maximum: 3_600_000))
+        idleTimeout = .milliseconds(integer("http.idleTimeoutMs", 60_000, minimum: 100, maximum: 3_600_000))
         webSocketMaxFrameSize = integer("websocket.maxFrameSize", webSocketMaxFrameSize, minimum: 125, maximum: 1 << 24)
         webSocketMaxMessageSize = integer("websocket.maxMessageSize", webSocketMaxMessageSize, minimum: 125, maximum: 1 << 30)
         configPath = config.string(forKey: "config.path")
