@@ -15,8 +15,8 @@ import SluiceCore
 //   no gateway built on SwiftNIO's HTTP/1 server can cost less per request, which makes it the
 //   bench's ceiling for the publish path (bench/run's "SwiftNIO 202" rows, bench/floor/run).
 // - With `--kafka` or `--mqtt`, each request's body is published with Sluice's own broker client
-//   (librdkafka with the producer settings Sluice fixes; MQTT 5 at QoS 1 on one connection) from a
-//   task on the connection's event loop, as Sluice does, and answered `202` once the broker
+//   (librdkafka with the producer settings Sluice fixes; MQTT 5 at QoS 1 on a connection per event
+//   loop, each request's on its own loop's) from a task on the connection's event loop, as Sluice does, and answered `202` once the broker
 //   acknowledged it (`500` if it failed): the ceiling of a gateway on SwiftNIO that publishes with
 //   these clients (the "SwiftNIO → broker" rows).
 //
@@ -25,13 +25,15 @@ import SluiceCore
 enum Publisher: Sendable {
     case none
     case kafka(KafkaProducer, topic: String)
-    case mqtt(MQTTClient, topic: String)
+    /// A client per event loop, by the loop's identity.
+    case mqtt([ObjectIdentifier: MQTTClient], topic: String)
 
-    func publish(_ body: ByteBuffer) async throws {
+    func publish(_ body: ByteBuffer, from loop: any EventLoop) async throws {
         switch self {
         case .none: return
         case .kafka(let producer, let topic): try await producer.send(KafkaProducerRecord(topic: topic, value: body))
-        case .mqtt(let client, let topic): try await client.publish(topic: topic, payload: body, qos: .atLeastOnce)
+        case .mqtt(let clients, let topic):
+            try await clients[ObjectIdentifier(loop)]!.publish(topic: topic, payload: body, qos: .atLeastOnce)
         }
     }
 
@@ -72,7 +74,7 @@ final class Accept202: ChannelInboundHandler {
             Task(executorPreference: executor) {
                 let status: HTTPResponseStatus
                 do {
-                    try await publisher.publish(body)
+                    try await publisher.publish(body, from: loopBound.eventLoop)
                     status = .accepted
                 } catch {
                     status = .internalServerError
@@ -132,8 +134,13 @@ if let kafkaBrokers {
     let parts = mqttServer.split(separator: ":")
     let host = parts.first.map(String.init) ?? "127.0.0.1"
     let mqttPort = parts.count > 1 ? Int(parts[1]) ?? 1883 : 1883
-    publisher = .mqtt(try await MQTTClient.connect(configuration: MQTTClientConfiguration(host: host, port: mqttPort)), topic: topic)
-    FileHandle.standardError.write(Data(("publishing to MQTT 5 at \(host):\(mqttPort), topic \(topic), QoS 1\n").utf8))
+    var clients: [ObjectIdentifier: MQTTClient] = [:]
+    for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
+        clients[ObjectIdentifier(loop)] = try await MQTTClient.connect(
+            configuration: MQTTClientConfiguration(host: host, port: mqttPort), eventLoopGroup: loop)
+    }
+    publisher = .mqtt(clients, topic: topic)
+    FileHandle.standardError.write(Data(("publishing to MQTT 5 at \(host):\(mqttPort), topic \(topic), QoS 1, \(clients.count) connections\n").utf8))
 }
 let serving = publisher
 let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
