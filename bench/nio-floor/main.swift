@@ -6,7 +6,7 @@ import NIOHTTP1
 import NIOPosix
 import SluiceCore
 
-// nio-floor PORT [--kafka BROKERS | --mqtt HOST:PORT] [--topic TOPIC]
+// nio-floor PORT [--kafka BROKERS | --mqtt HOST:PORT] [--topic TOPIC] [--set KEY=VALUE ...]
 //
 // A bare SwiftNIO HTTP/1 server: one channel handler after NIO's HTTP/1 server pipeline, no
 // Hummingbird, no HTTP types, no gateway.
@@ -15,10 +15,11 @@ import SluiceCore
 //   no gateway built on SwiftNIO's HTTP/1 server can cost less per request, which makes it the
 //   bench's ceiling for the publish path (bench/run's "SwiftNIO 202" rows, bench/floor/run).
 // - With `--kafka` or `--mqtt`, each request's body is published with Sluice's own broker client
-//   (librdkafka with the producer settings Sluice fixes; MQTT 5 at QoS 1 on a connection per event
-//   loop, each request's on its own loop's) from a task on the connection's event loop, as Sluice does, and answered `202` once the broker
-//   acknowledged it (`500` if it failed): the ceiling of a gateway on SwiftNIO that publishes with
-//   these clients (the "SwiftNIO → broker" rows).
+//   from a task on the connection's event loop, as Sluice does, and answered `202` once the broker
+//   acknowledged it (`500` if it failed): librdkafka with the producer settings Sluice fixes
+//   (`--set` overrides one), or MQTT 5 at QoS 1 on a connection per event loop, each request on
+//   its own loop's. That is the ceiling of a gateway on SwiftNIO that publishes with these
+//   clients (the "SwiftNIO → broker" rows).
 //
 // One request at a time per connection, as the bench's load tool sends them (no pipelining).
 
