@@ -29,7 +29,7 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private let maxBodySize: Int
     /// Closes the connection once idle for `http.idleTimeoutMs`: this handler sees every request
     /// of it, taken or handed on (Hummingbird's own idle timeout would not see those taken).
-    private let idle: IdleConnectionTimer
+    private var idle: IdleConnectionTimer
 
     private enum State {
         /// Parts go on to Hummingbird; `unanswered` requests handed on have no response end yet.
@@ -55,11 +55,6 @@ final class CollectedPostHandler: ChannelDuplexHandler, RemovableChannelHandler 
         self.maxBodySize = maxBodySize
         self.respond = respond
         idle = IdleConnectionTimer(timeout: idleTimeout)
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        // Added as the first request arrives, which makes it busy at once.
-        if context.channel.isActive { idle.becameIdle(context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

@@ -47,17 +47,12 @@ final class EventStreamConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private var executor: EventLoopTaskExecutor?
     /// Closes the connection once idle for `http.idleTimeoutMs` between requests (a live stream
     /// is a request being answered).
-    private let idle: IdleConnectionTimer
+    private var idle: IdleConnectionTimer
 
     init(maxBodySize: Int, idleTimeout: TimeAmount, respond: @escaping LoopResponder) {
         self.maxBodySize = maxBodySize
         self.respond = respond
         idle = IdleConnectionTimer(timeout: idleTimeout)
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        // Added as the first request arrives, which makes it busy at once.
-        if context.channel.isActive { idle.becameIdle(context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

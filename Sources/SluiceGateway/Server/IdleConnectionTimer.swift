@@ -7,50 +7,72 @@ import NIOCore
 /// later request's head sent a byte at a time holds the connection no longer than silence does
 /// (the first request's head has ``GatewaySettings/requestHeadTimeout``).
 ///
-/// One scheduled check at a time, never moved per request: a busy connection costs a clock read
-/// each time it becomes idle, and its check, when it comes, sees it busy and ends (the next idle
-/// period schedules another).
+/// Those handlers are added as a connection's first request arrives, so nothing is kept until
+/// that request has been answered: a connection that only streams holds no timer at all. After
+/// that, one scheduled check at a time, never moved per request: a busy connection costs a clock
+/// read each time it becomes idle, and its check, when it comes, sees it busy and ends (the next
+/// idle period schedules another).
 ///
 /// Used on the connection's event loop only.
-final class IdleConnectionTimer {
+struct IdleConnectionTimer {
     private let timeout: TimeAmount
-    /// When the connection became idle; nil while it is busy.
-    private var idleSince: NIODeadline?
-    private var check: Scheduled<Void>?
+    /// Made the first time the connection becomes idle.
+    private var watch: Watch?
 
     init(timeout: TimeAmount) {
         self.timeout = timeout
     }
 
     /// The connection has nothing in progress from now on.
-    func becameIdle(context: ChannelHandlerContext) {
-        idleSince = .now()
-        if check == nil { schedule(at: idleSince! + timeout, context: context) }
+    mutating func becameIdle(context: ChannelHandlerContext) {
+        if watch == nil { watch = Watch(timeout: timeout) }
+        watch!.becameIdle(context: context)
     }
 
     /// A request has begun.
     func becameBusy() {
-        idleSince = nil
+        watch?.idleSince = nil
     }
 
     /// The handler leaves the connection (closed, or given to another protocol).
     func stop() {
-        idleSince = nil
-        check?.cancel()
-        check = nil
+        watch?.stop()
     }
 
-    private func schedule(at deadline: NIODeadline, context: ChannelHandlerContext) {
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        check = context.eventLoop.scheduleTask(deadline: deadline) {
-            let (timer, context) = loopBound.value
-            timer.check = nil
-            guard let since = timer.idleSince else { return }
-            let due = since + timer.timeout
-            if NIODeadline.now() >= due {
-                context.close(promise: nil)
-            } else {
-                timer.schedule(at: due, context: context)
+    private final class Watch {
+        let timeout: TimeAmount
+        /// When the connection became idle; nil while it is busy.
+        var idleSince: NIODeadline?
+        private var check: Scheduled<Void>?
+
+        init(timeout: TimeAmount) {
+            self.timeout = timeout
+        }
+
+        func becameIdle(context: ChannelHandlerContext) {
+            let now = NIODeadline.now()
+            idleSince = now
+            if check == nil { schedule(at: now + timeout, context: context) }
+        }
+
+        func stop() {
+            idleSince = nil
+            check?.cancel()
+            check = nil
+        }
+
+        private func schedule(at deadline: NIODeadline, context: ChannelHandlerContext) {
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            check = context.eventLoop.scheduleTask(deadline: deadline) {
+                let (watch, context) = loopBound.value
+                watch.check = nil
+                guard let since = watch.idleSince else { return }
+                let due = since + watch.timeout
+                if NIODeadline.now() >= due {
+                    context.close(promise: nil)
+                } else {
+                    watch.schedule(at: due, context: context)
+                }
             }
         }
     }
