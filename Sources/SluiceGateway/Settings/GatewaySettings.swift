@@ -53,8 +53,8 @@ public struct GatewaySettings: Sendable, Equatable {
     /// (`SLUICE_` + upper case with `_`).
     public static let keys = [
         "http.host", "http.port", "http.maxBodySize", "http.requestHeadTimeoutMs", "http.idleTimeoutMs", "http.tls.certificate",
-        "http.tls.key", "websocket.maxFrameSize", "websocket.maxMessageSize", "config.path", "config.watchIntervalMs", "shutdown.drainTimeoutSeconds", "log.level",
-        "log.format", "management.enabled", "management.host", "management.port", "management.database", "management.open",
+        "http.tls.key", "websocket.maxFrameSize", "websocket.maxMessageSize", "config.path", "config.watchIntervalMs",
+        "shutdown.drainTimeoutSeconds", "log.level", "log.format", "management.enabled", "management.host", "management.port", "management.database", "management.open",
         "management.syncIntervalMs", "fanOut.subscriberBufferSize", "fanOut.slowSubscriberTimeoutMs",
     ]
 
